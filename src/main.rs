@@ -1,1 +1,223 @@
-fn main(){}
+//! The `tessera` command: the daemon, one-shot runs, and client management.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use tessera::engine::lifecycle::{Event, Status};
+use tessera::engine::{Engine, EngineConfig};
+use tessera::http;
+use tessera::store::Store;
+
+#[derive(Parser)]
+#[command(name = "tessera", version, about = "Self-hosted Sentinel Hub Batch Processing API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct EngineArgs {
+    /// The SQLite database file.
+    #[arg(long, default_value = "tessera.db")]
+    db: PathBuf,
+    /// Base folder for relative output paths (and the local stand-in for s3:// buckets).
+    #[arg(long, default_value = "tessera-data")]
+    data: PathBuf,
+    /// Tile workers; defaults to the number of cores.
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the Batch API daemon.
+    Serve {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// How often stale requests are looked for (e.g. 1h, 30s).
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        janitor_interval: Duration,
+        /// Delete FAILED requests after this long.
+        #[arg(long, default_value = "30days", value_parser = humantime::parse_duration)]
+        delete_failed_after: Duration,
+        /// Delete CREATED / ANALYSIS_DONE requests never started after this long.
+        #[arg(long, default_value = "30days", value_parser = humantime::parse_duration)]
+        delete_unstarted_after: Duration,
+        /// Delete DONE / PARTIAL requests after this long (outputs are kept).
+        #[arg(long, default_value = "90days", value_parser = humantime::parse_duration)]
+        delete_finished_after: Duration,
+    },
+    /// Run one batch request (a create body as JSON) in-process, with a progress bar.
+    Run {
+        /// The request body, as for POST /api/v1/batch/process.
+        request: PathBuf,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Manage OAuth clients.
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientsCmd {
+    /// Create a client and print its id and secret as JSON (the secret is shown only once).
+    Add {
+        #[arg(long, default_value = "tessera.db")]
+        db: PathBuf,
+        #[arg(long, default_value = "client")]
+        name: String,
+    },
+    /// List clients (ids and names; secrets are stored hashed).
+    List {
+        #[arg(long, default_value = "tessera.db")]
+        db: PathBuf,
+    },
+}
+
+fn engine_config(args: &EngineArgs) -> EngineConfig {
+    let mut c = EngineConfig {
+        db_path: args.db.clone(),
+        data_dir: args.data.clone(),
+        ..EngineConfig::default()
+    };
+    if let Some(w) = args.workers {
+        c.workers = w.max(1);
+    }
+    c
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Cmd::Serve {
+            engine,
+            listen,
+            janitor_interval,
+            delete_failed_after,
+            delete_unstarted_after,
+            delete_finished_after,
+        } => {
+            let mut config = engine_config(&engine);
+            config.janitor_interval = janitor_interval;
+            config.stale.failed = delete_failed_after;
+            config.stale.unstarted = delete_unstarted_after;
+            config.stale.finished = delete_finished_after;
+            serve(config, listen)
+        }
+        Cmd::Run { request, engine } => run(engine_config(&engine), &request),
+        Cmd::Clients { command } => clients(command),
+    }
+}
+
+fn serve(config: EngineConfig, listen: SocketAddr) -> Result<()> {
+    let workers = config.workers;
+    let engine = Engine::start(config).context("starting the engine")?;
+    if engine.store().list_clients()?.is_empty() {
+        let (id, secret) = http::auth::add_client(engine.store(), "first client")?;
+        println!("tessera: first client created: client_id={id} client_secret={secret}");
+        println!("tessera: keep the secret; it is stored hashed and cannot be shown again");
+    }
+    actix_web::rt::System::new()
+        .block_on(http::serve(engine, listen, workers.clamp(1, 4)))
+        .context("serving HTTP")
+}
+
+fn clients(command: ClientsCmd) -> Result<()> {
+    match command {
+        ClientsCmd::Add { db, name } => {
+            let store = Store::open(&db)?;
+            let (id, secret) = http::auth::add_client(&store, &name)?;
+            println!("{}", serde_json::json!({"client_id": id, "client_secret": secret}));
+        }
+        ClientsCmd::List { db } => {
+            for (id, name, created) in Store::open(&db)?.list_clients()? {
+                println!("{id}\t{name}\t{created}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The client id that owns requests made by `tessera run`.
+const LOCAL_CLIENT: &str = "local";
+
+fn run(config: EngineConfig, path: &PathBuf) -> Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let body: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let data_dir = config.data_dir.clone();
+    let engine = Engine::start(config)?;
+    let record = engine.create(LOCAL_CLIENT, &body)?;
+    let id = record.id.clone();
+    eprintln!("request {id}: {} tiles estimated", record.tile_count);
+    engine.act(LOCAL_CLIENT, &id, Event::Start)?;
+
+    let started = Instant::now();
+    let progress = loop {
+        let p = engine.progress(LOCAL_CLIENT, &id)?;
+        draw_progress(p.tiles.processed + p.tiles.failed, p.tile_count.max(0) as u64, started.elapsed());
+        if matches!(p.status, Status::Done | Status::Partial | Status::Failed | Status::Canceled) {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    eprintln!();
+    let record = engine.get(LOCAL_CLIENT, &id)?;
+    if let Some(e) = &record.error {
+        eprintln!("error: {e}");
+    }
+    let pu = engine.store().pu_totals(&id)?;
+    let template = tessera::api::validate(&record.body)?.tile_path;
+    println!("status: {}", progress.status.as_str());
+    println!(
+        "tiles: {} processed, {} failed, of {}",
+        progress.tiles.processed, progress.tiles.failed, progress.tile_count
+    );
+    println!(
+        "outputs: {} (relative paths are under {})",
+        template.replace("<requestId>", &id),
+        data_dir.display()
+    );
+    println!(
+        "processing units: {:.3} charged for tiles, {:.3} minimum top-up, {:.3} refunded of {:.3} reserved",
+        pu.charged, pu.minimum, pu.refunded, pu.reserved
+    );
+    if progress.status != Status::Done {
+        bail!("request ended {}", progress.status.as_str());
+    }
+    Ok(())
+}
+
+fn draw_progress(done: u64, total: u64, elapsed: Duration) {
+    const WIDTH: u64 = 30;
+    let filled = if total == 0 { WIDTH } else { done * WIDTH / total };
+    let eta = if done == 0 || done >= total {
+        "--".to_string()
+    } else {
+        let per_tile = elapsed.as_secs_f64() / done as f64;
+        humantime::format_duration(Duration::from_secs((per_tile * (total - done) as f64) as u64)).to_string()
+    };
+    eprint!(
+        "\r[{}{}] {done}/{total} tiles, ETA {eta}   ",
+        "#".repeat(filled as usize),
+        ".".repeat((WIDTH - filled) as usize)
+    );
+    let _ = std::io::stderr().flush();
+}

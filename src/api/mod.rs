@@ -1,0 +1,303 @@
+//! The wire model of Batch v1: what a create body must contain, and the JSON shapes the
+//! service answers with. No I/O: `validate` turns a create body into a typed [`BatchSpec`]
+//! and the `*_json` functions render stored records exactly as `sentinelhub` expects them.
+//!
+//! The create body is stored *verbatim* (the client compares echoes such as `tilingGrid`
+//! for equality), so the typed spec is always re-derived from it rather than stored apart.
+
+mod view;
+
+pub use view::{grid_json, list_json, request_json, tile_json, ListLinks, RequestRecord, TileRecord};
+
+use serde_json::{json, Map, Value};
+
+use crate::grid::{self, Aoi, TilingSpec};
+
+/// Collection types this server can read. The bundled synthetic collection is always there;
+/// real Sentinel-2 and BYOC collections arrive with the data issue.
+pub const KNOWN_COLLECTIONS: &[&str] = &[crate::data::SAMPLE_COLLECTION];
+
+/// A create body that passed validation, in the form the engine works with.
+#[derive(Debug, Clone)]
+pub struct BatchSpec {
+    pub aoi: Aoi,
+    pub tiling: TilingSpec,
+    pub evalscript: String,
+    pub collection: String,
+    /// `dataFilter.timeRange` as given (ISO strings), if any.
+    pub time_range: Option<(String, String)>,
+    /// The output path template with placeholders, after the plain-prefix rule.
+    pub tile_path: String,
+    /// `processRequest.output.responses`: identifier and file extension per output.
+    pub responses: Vec<ResponseSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseSpec {
+    pub identifier: String,
+    /// `tif` or `json`: the `<format>` placeholder and the encoder to use.
+    pub format: String,
+}
+
+/// Why a create (or update) body was refused; always a 400 with `COMMON_BAD_PAYLOAD`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadPayload(String),
+    #[error(transparent)]
+    Grid(#[from] grid::GridError),
+    #[error("invalid output location: {0}")]
+    Output(#[from] crate::output::OutputError),
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::BadPayload(msg.into())
+}
+
+/// The members of a create body that are echoed back unchanged.
+pub const ECHOED_FIELDS: &[&str] = &[
+    "processRequest",
+    "tilingGrid",
+    "output",
+    "bucketName",
+    "zarrOutput",
+    "description",
+];
+
+/// Normalises a create body: folds the deprecated top-level `tilingGridId`/`resolution`
+/// into `tilingGrid`, fills `bufferX`/`bufferY` with 0 (clients compare the echo with all
+/// four keys), and keeps only the echoed members.
+pub fn normalise_create(body: &Value) -> Result<Map<String, Value>, ApiError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| bad("the request body must be a JSON object"))?;
+    let mut out = Map::new();
+    for key in ECHOED_FIELDS {
+        if let Some(v) = obj.get(*key) {
+            if !v.is_null() {
+                out.insert((*key).to_string(), v.clone());
+            }
+        }
+    }
+    if !out.contains_key("tilingGrid") {
+        if let (Some(id), Some(res)) = (obj.get("tilingGridId"), obj.get("resolution")) {
+            out.insert("tilingGrid".into(), json!({"id": id, "resolution": res}));
+        }
+    }
+    if let Some(Value::Object(tg)) = out.get_mut("tilingGrid") {
+        tg.entry("bufferX").or_insert(json!(0));
+        tg.entry("bufferY").or_insert(json!(0));
+    }
+    Ok(out)
+}
+
+/// Validates a normalised create body (see [`normalise_create`]) into a [`BatchSpec`].
+/// The evalscript is only checked for presence: the hosted service validates it during
+/// analysis, and so do we.
+pub fn validate(body: &Map<String, Value>) -> Result<BatchSpec, ApiError> {
+    let pr = body
+        .get("processRequest")
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("processRequest is required and must be an object"))?;
+
+    let tiling = tiling_spec(body.get("tilingGrid"))?;
+
+    let input = pr
+        .get("input")
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("processRequest.input is required"))?;
+    let bounds = input
+        .get("bounds")
+        .ok_or_else(|| bad("processRequest.input.bounds is required for a batch request"))?;
+    let aoi = grid::parse_bounds(bounds)?;
+
+    let data = input
+        .get("data")
+        .and_then(Value::as_array)
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| bad("processRequest.input.data must list at least one collection"))?;
+    if data.len() > 1 {
+        return Err(bad(
+            "data fusion (more than one entry in processRequest.input.data) is not supported yet",
+        ));
+    }
+    let entry = &data[0];
+    let collection = entry
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("processRequest.input.data[0].type is required"))?
+        .to_string();
+    if !KNOWN_COLLECTIONS.contains(&collection.as_str()) {
+        return Err(bad(format!(
+            "unknown collection type '{collection}' in processRequest.input.data[0].type; \
+             this server knows: {}",
+            KNOWN_COLLECTIONS.join(", ")
+        )));
+    }
+    let time_range = entry
+        .pointer("/dataFilter/timeRange")
+        .map(|tr| {
+            let from = tr.get("from").and_then(Value::as_str);
+            let to = tr.get("to").and_then(Value::as_str);
+            match (from, to) {
+                (Some(f), Some(t)) => Ok((f.to_string(), t.to_string())),
+                _ => Err(bad("dataFilter.timeRange needs 'from' and 'to' strings")),
+            }
+        })
+        .transpose()?;
+
+    let evalscript = pr
+        .get("evalscript")
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| bad("processRequest.evalscript is required"))?
+        .to_string();
+
+    let responses = responses(pr.get("output"))?;
+    let tile_path = tile_path(body, responses.len())?;
+
+    Ok(BatchSpec {
+        aoi,
+        tiling,
+        evalscript,
+        collection,
+        time_range,
+        tile_path,
+        responses,
+    })
+}
+
+fn tiling_spec(v: Option<&Value>) -> Result<TilingSpec, ApiError> {
+    let tg = v
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("tilingGrid is required: {\"id\": <grid id>, \"resolution\": <m>}"))?;
+    let grid_id = tg
+        .get("id")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| bad("tilingGrid.id must be an integer grid id"))?;
+    let resolution = tg
+        .get("resolution")
+        .and_then(Value::as_f64)
+        .ok_or_else(|| bad("tilingGrid.resolution must be a number"))?;
+    let buffer = |key: &str| -> Result<i32, ApiError> {
+        match tg.get(key) {
+            None | Some(Value::Null) => Ok(0),
+            Some(v) => v
+                .as_i64()
+                .filter(|b| (0..=i16::MAX as i64).contains(b))
+                .map(|b| b as i32)
+                .ok_or_else(|| bad(format!("tilingGrid.{key} must be a non-negative int16"))),
+        }
+    };
+    let spec = TilingSpec {
+        grid_id,
+        resolution,
+        buffer_x: buffer("bufferX")?,
+        buffer_y: buffer("bufferY")?,
+    };
+    spec.grid()?;
+    Ok(spec)
+}
+
+fn responses(output: Option<&Value>) -> Result<Vec<ResponseSpec>, ApiError> {
+    let list = match output.and_then(|o| o.get("responses")) {
+        None | Some(Value::Null) => {
+            return Ok(vec![ResponseSpec {
+                identifier: "default".into(),
+                format: "tif".into(),
+            }])
+        }
+        Some(Value::Array(list)) if !list.is_empty() => list,
+        Some(_) => {
+            return Err(bad(
+                "processRequest.output.responses must be a non-empty array",
+            ))
+        }
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for r in list {
+        let identifier = r
+            .get("identifier")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string();
+        let mime = r
+            .pointer("/format/type")
+            .and_then(Value::as_str)
+            .unwrap_or("image/tiff");
+        let format = match mime {
+            "image/tiff" => "tif",
+            "application/json" if identifier == "userdata" => "json",
+            other => {
+                return Err(bad(format!(
+                    "output '{identifier}': format '{other}' is not supported in batch \
+                     (use image/tiff, or application/json for the userdata output)"
+                )))
+            }
+        };
+        if out.iter().any(|o: &ResponseSpec| o.identifier == identifier) {
+            return Err(bad(format!("output identifier '{identifier}' appears twice")));
+        }
+        out.push(ResponseSpec {
+            identifier,
+            format: format.into(),
+        });
+    }
+    Ok(out)
+}
+
+fn tile_path(body: &Map<String, Value>, outputs: usize) -> Result<String, ApiError> {
+    if body.contains_key("zarrOutput") {
+        return Err(bad("zarrOutput is not supported yet; use output.defaultTilePath"));
+    }
+    let default_tile_path = body
+        .get("output")
+        .and_then(|o| o.get("defaultTilePath"))
+        .and_then(Value::as_str);
+    let location = match (default_tile_path, body.get("bucketName").and_then(Value::as_str)) {
+        (Some(p), _) => p.to_string(),
+        (None, Some(bucket)) => crate::output::bucket_prefix(bucket),
+        (None, None) => {
+            return Err(bad(
+                "an output location is required: output.defaultTilePath or bucketName",
+            ))
+        }
+    };
+    Ok(crate::output::resolve_template(&location, outputs)?)
+}
+
+/// Validates a PUT body: only `description` and `output.collectionId` may change.
+pub fn validate_update(body: &Value) -> Result<Map<String, Value>, ApiError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| bad("the request body must be a JSON object"))?;
+    for key in obj.keys() {
+        if key != "description" && key != "output" {
+            return Err(bad(format!(
+                "'{key}' cannot be updated; only description and output.collectionId can"
+            )));
+        }
+    }
+    if let Some(d) = obj.get("description") {
+        if !d.is_string() && !d.is_null() {
+            return Err(bad("description must be a string"));
+        }
+    }
+    Ok(obj.clone())
+}
+
+/// Applies a validated PUT body to a stored create body.
+pub fn apply_update(body: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    if let Some(d) = patch.get("description") {
+        if d.is_null() {
+            body.remove("description");
+        } else {
+            body.insert("description".into(), d.clone());
+        }
+    }
+    if let Some(c) = patch.get("output").and_then(|o| o.get("collectionId")) {
+        if let Some(Value::Object(out)) = body.get_mut("output") {
+            out.insert("collectionId".into(), c.clone());
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! One actor per batch request: it applies the pure state machine, commits each
+//! transition, then carries out the effects (analysis, PU, dispatching tiles).
+
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::analysis;
+use super::lifecycle::{self, Effect, Event, RequestState, Status, TileEvent, TileStatus};
+use super::registry::{Forget, Registry};
+use super::worker::{ProcessTile, TileOutcome, TileWorker};
+use super::{state_of, Command, EngineConfig, EngineError, Result};
+use crate::api::{RequestRecord, TileRecord};
+use crate::store::Store;
+
+/// What every request actor shares: the configuration and the worker pool.
+pub struct Shared {
+    pub config: Arc<EngineConfig>,
+    pub pool: Addr<TileWorker>,
+}
+
+pub struct RequestActor {
+    id: String,
+    client: String,
+    state: RequestState,
+    store: Store,
+    shared: Arc<Shared>,
+    registry: Addr<Registry>,
+    /// The validated request, built on first need (analysis or the first tile).
+    job: Option<Arc<analysis::Job>>,
+    /// True while tiles should be handed to workers.
+    dispatching: bool,
+    in_flight: usize,
+    /// Set while a legacy single-tile restart runs: requeue only this tile.
+    requeue_only: Option<i64>,
+}
+
+/// A command from the API, with the channel its result goes back on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Apply {
+    pub command: Command,
+    pub reply: mpsc::Sender<Result<()>>,
+}
+
+/// Sent once after a restart of the daemon: carry on from the stored state.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Wake;
+
+impl RequestActor {
+    pub fn new(record: RequestRecord, store: Store, shared: Arc<Shared>, registry: Addr<Registry>) -> Self {
+        RequestActor {
+            id: record.id.clone(),
+            client: record.client_id.clone(),
+            state: state_of(&record),
+            store,
+            shared,
+            registry,
+            job: None,
+            dispatching: false,
+            in_flight: 0,
+            requeue_only: None,
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        // Twice the workers keeps each worker fed while results come back.
+        self.shared.config.workers.max(1) * 2
+    }
+
+    /// Applies an event: pure transition, commit, then effects.
+    fn apply(&mut self, event: Event, user: bool, error: Option<&str>, ctx: &mut Context<Self>) -> Result<()> {
+        let (next, effects) = lifecycle::on_event(self.state, event)?;
+        self.store.set_state(&self.id, &next, user, error)?;
+        tracing::info!(request = %self.id, from = ?self.state.status, to = ?next.status, ?event, "transition");
+        self.state = next;
+        for effect in effects {
+            if let Err(e) = self.run(effect, ctx) {
+                tracing::error!(request = %self.id, ?effect, "effect failed: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, effect: Effect, ctx: &mut Context<Self>) -> Result<()> {
+        match effect {
+            Effect::RunAnalysis => self.start_analysis(ctx),
+            Effect::ReservePu => {
+                let totals = self.store.pu_totals(&self.id)?;
+                let amount = crate::accounting::reservation(
+                    self.store.uncharged_estimate(&self.id)?,
+                    totals.charged,
+                );
+                if amount > 0.0 {
+                    self.store.reserve(&self.id, &self.client, amount)?;
+                }
+            }
+            Effect::QueueTiles => {
+                self.dispatching = true;
+                self.pump(ctx)?;
+            }
+            Effect::RequeueFailedTiles => match self.requeue_only {
+                Some(tile) => {
+                    self.store.requeue_tile(&self.id, tile)?;
+                }
+                None => {
+                    self.store.requeue_failed(&self.id)?;
+                }
+            },
+            Effect::StopTiles => {
+                self.dispatching = false;
+                self.store.charge_in_flight(&self.id, &self.client)?;
+            }
+            Effect::SettlePu => {
+                let t = self.store.pu_totals(&self.id)?;
+                let s = crate::accounting::settle(t.reserved, t.charged);
+                self.store
+                    .set_settlement(&self.id, &self.client, s.minimum_top_up, s.refund)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start_analysis(&mut self, ctx: &mut Context<Self>) {
+        let store = match self.store.reopen() {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = format!("analysis could not open the store: {e}");
+                let _ = self.apply(Event::AnalysisFailed, false, Some(&msg), ctx);
+                return;
+            }
+        };
+        let id = self.id.clone();
+        let fut = tokio::task::spawn_blocking(move || analysis::analyse(&store, &id));
+        ctx.spawn(fut.into_actor(self).map(|joined, act, ctx| {
+            let outcome = joined.unwrap_or_else(|e| Err(format!("analysis crashed: {e}")));
+            let result = match outcome {
+                Ok(job) => {
+                    act.job = Some(Arc::new(job));
+                    act.apply(Event::AnalysisSucceeded, false, None, ctx)
+                }
+                Err(msg) => {
+                    tracing::warn!(request = %act.id, "analysis failed: {msg}");
+                    act.apply(Event::AnalysisFailed, false, Some(&msg), ctx)
+                }
+            };
+            if let Err(e) = result {
+                tracing::error!(request = %act.id, "after analysis: {e}");
+            }
+        }));
+    }
+
+    fn job(&mut self) -> Result<Arc<analysis::Job>> {
+        if let Some(j) = &self.job {
+            return Ok(j.clone());
+        }
+        let job = Arc::new(analysis::load_job(&self.store, &self.id).map_err(|m| {
+            EngineError::Start(format!("request {} cannot be processed: {m}", self.id))
+        })?);
+        self.job = Some(job.clone());
+        Ok(job)
+    }
+
+    /// Hands pending tiles to workers up to capacity; settles when none are left.
+    fn pump(&mut self, ctx: &mut Context<Self>) -> Result<()> {
+        if self.dispatching && self.in_flight < self.capacity() {
+            let want = (self.capacity() - self.in_flight) as u64;
+            let tiles = self.store.claim_pending(&self.id, want)?;
+            if !tiles.is_empty() {
+                let job = self.job()?;
+                for tile in tiles {
+                    self.dispatch(job.clone(), tile, ctx);
+                }
+            }
+        }
+        self.settle_if_idle(ctx)
+    }
+
+    fn dispatch(&mut self, job: Arc<analysis::Job>, tile: TileRecord, ctx: &mut Context<Self>) {
+        self.in_flight += 1;
+        let msg = ProcessTile {
+            job,
+            tile: tile.clone(),
+        };
+        ctx.spawn(
+            self.shared
+                .pool
+                .send(msg)
+                .into_actor(self)
+                .map(move |res, act, ctx| {
+                    let outcome = res.unwrap_or_else(|e| TileOutcome {
+                        attempts: tile.attempts + 1,
+                        result: Err(format!("worker unavailable: {e}")),
+                    });
+                    act.in_flight -= 1;
+                    if let Err(e) = act.record(&tile, outcome).and_then(|_| act.pump(ctx)) {
+                        tracing::error!(request = %act.id, tile = %tile.name, "recording tile: {e}");
+                    }
+                }),
+        );
+    }
+
+    /// Commits a tile's outcome: PROCESSED and charged, or back to PENDING / FAILED.
+    fn record(&mut self, tile: &TileRecord, outcome: TileOutcome) -> Result<()> {
+        match outcome.result {
+            Ok(cost) => self.store.complete_tile(&self.id, &self.client, tile.id, cost)?,
+            Err(msg) => {
+                let (status, attempts) =
+                    lifecycle::tile_on_event(TileStatus::Processing, outcome.attempts, TileEvent::Fail)?;
+                tracing::warn!(request = %self.id, tile = %tile.name, attempts, "tile failed: {msg}");
+                self.store
+                    .set_tile_status(&self.id, tile.id, status, attempts, Some(&msg))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn settle_if_idle(&mut self, ctx: &mut Context<Self>) -> Result<()> {
+        if self.in_flight > 0 {
+            return Ok(());
+        }
+        let settling = match self.state.status {
+            Status::Processing => self.dispatching,
+            Status::Canceled => !self.dispatching && self.settle_pending_after_cancel(),
+            _ => false,
+        };
+        if !settling {
+            return Ok(());
+        }
+        let counts = self.store.tile_counts(&self.id)?;
+        if self.state.status == Status::Processing && counts.pending > 0 {
+            return Ok(());
+        }
+        self.dispatching = false;
+        self.apply(
+            Event::TilesSettled {
+                processed: counts.processed,
+                failed: counts.failed,
+            },
+            false,
+            None,
+            ctx,
+        )
+    }
+
+    /// After a cancel, settle once more when the last in-flight tile came back (its
+    /// charge was made at the cancel; this only refreshes the refund).
+    fn settle_pending_after_cancel(&self) -> bool {
+        self.store
+            .tile_counts(&self.id)
+            .map(|c| c.in_flight == 0)
+            .unwrap_or(false)
+    }
+
+    fn handle_command(&mut self, command: Command, ctx: &mut Context<Self>) -> Result<()> {
+        match command {
+            Command::Act(event) => self.apply(event, true, None, ctx),
+            Command::RestartTile(tile_id) => {
+                let tile = self.store.get_tile(&self.id, tile_id)?.ok_or_else(|| {
+                    EngineError::NotFound(format!("tile {tile_id} of request {} not found", self.id))
+                })?;
+                if tile.status != TileStatus::Failed {
+                    return Err(crate::api::ApiError::BadPayload(format!(
+                        "tile {tile_id} is {}, only a FAILED tile can be restarted",
+                        tile.status.as_str()
+                    ))
+                    .into());
+                }
+                self.requeue_only = Some(tile_id);
+                let result = self.apply(Event::RestartPartial, true, None, ctx);
+                self.requeue_only = None;
+                result
+            }
+            Command::Update(patch) => {
+                lifecycle::can_update(self.state)?;
+                let mut record = self
+                    .store
+                    .get_request(None, &self.id)?
+                    .ok_or_else(|| EngineError::NotFound(format!("batch request {} not found", self.id)))?;
+                crate::api::apply_update(&mut record.body, &patch);
+                self.store.update_body(&self.id, &record.body)?;
+                Ok(())
+            }
+            Command::Delete => {
+                let counts = self.store.tile_counts(&self.id)?;
+                lifecycle::can_delete(self.state, counts.processed)?;
+                self.store.delete_request(&self.id)?;
+                self.registry.do_send(Forget { id: self.id.clone() });
+                tracing::info!(request = %self.id, "deleted");
+                // Forget drops the registry's address; with no address left the actor
+                // stops and, its mailbox being closed, the supervisor does not restart it.
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Actor for RequestActor {
+    type Context = Context<Self>;
+}
+
+impl Supervised for RequestActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        // Rebuild from the store: the cached state may be stale after a failure.
+        if let Ok(Some(r)) = self.store.get_request(None, &self.id) {
+            self.state = state_of(&r);
+        }
+        self.job = None;
+        self.in_flight = 0;
+        self.dispatching = false;
+    }
+}
+
+impl Handler<Apply> for RequestActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Apply, ctx: &mut Context<Self>) {
+        let result = self.handle_command(msg.command, ctx);
+        let _ = msg.reply.send(result);
+    }
+}
+
+impl Handler<Wake> for RequestActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        let result = (|| -> Result<()> {
+            match self.state.status {
+                Status::Analysing => self.start_analysis(ctx),
+                Status::Processing => {
+                    let n = self.store.recover_in_flight(&self.id)?;
+                    tracing::info!(request = %self.id, recovered = n, "continuing processing");
+                    self.dispatching = true;
+                    self.pump(ctx)?;
+                }
+                Status::Canceled => {
+                    // Tiles in flight at the crash were charged at the cancel; they stay
+                    // unprocessed.
+                    self.store.recover_in_flight(&self.id)?;
+                }
+                _ => {}
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            tracing::error!(request = %self.id, "resume failed: {e}");
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The engine end to end on a real SQLite file and a real output folder.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::*;
+use lifecycle::ErrorKind;
+
+const NDVI: &str = include_str!("../../evalscripts/ndvi.js");
+
+fn config(dir: &std::path::Path) -> EngineConfig {
+    EngineConfig {
+        db_path: dir.join("t.db"),
+        data_dir: dir.join("data"),
+        workers: 2,
+        ..EngineConfig::default()
+    }
+}
+
+/// A request over a few grid-1 tiles at 20 m, written under `out`.
+fn body(out: &std::path::Path, bbox: [f64; 4]) -> Value {
+    json!({
+        "processRequest": {
+            "input": {
+                "bounds": {"bbox": bbox, "properties": {"crs": "http://www.opengis.net/def/crs/EPSG/0/4326"}},
+                "data": [{"type": "tessera-sample", "dataFilter": {"timeRange": {"from": "2023-06-01T00:00:00Z", "to": "2023-06-30T00:00:00Z"}}}]
+            },
+            "evalscript": NDVI,
+            "output": {"responses": [{"identifier": "default", "format": {"type": "image/tiff"}}]}
+        },
+        "tilingGrid": {"id": 1, "resolution": 20},
+        "output": {"defaultTilePath": out.to_str().unwrap()}
+    })
+}
+
+const SMALL: [f64; 4] = [15.01, 46.01, 15.02, 46.02];
+const TWO_TILES: [f64; 4] = [15.12, 46.01, 15.14, 46.02];
+
+fn wait_for(engine: &Engine, id: &str, done: impl Fn(&Progress) -> bool) -> Progress {
+    let start = Instant::now();
+    loop {
+        let p = engine.progress("c", id).unwrap();
+        if done(&p) {
+            return p;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "timed out at {p:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn terminal(p: &Progress) -> bool {
+    matches!(p.status, Status::Done | Status::Partial | Status::Failed | Status::Canceled)
+}
+
+#[test]
+fn start_without_analyse_runs_to_done_and_charges_each_tile_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).unwrap();
+    let out = dir.path().join("out");
+    let r = engine.create("c", &body(&out, TWO_TILES)).unwrap();
+    assert_eq!(r.status, Status::Created);
+    assert!(r.tile_count >= 1);
+    engine.act("c", &r.id, Event::Start).unwrap();
+    let p = wait_for(&engine, &r.id, terminal);
+    assert_eq!(p.status, Status::Done);
+
+    let tiles = engine.tiles("c", &r.id, None, 0, 100).unwrap().items;
+    assert_eq!(tiles.len() as i64, p.tile_count);
+    for t in &tiles {
+        assert_eq!(t.status, TileStatus::Processed);
+        assert!(t.cost > 0.0);
+        let file = out.join(&r.id).join(&t.name).join("default.tif");
+        assert!(file.is_file(), "{} missing", file.display());
+    }
+    let pu = engine.store().pu_totals(&r.id).unwrap();
+    let costs: f64 = tiles.iter().map(|t| t.cost).sum();
+    assert!((pu.charged - costs).abs() < 1e-9);
+    // Small requests pay the 100 PU minimum; nothing beyond the reservation.
+    assert!((pu.charged + pu.minimum - crate::accounting::MIN_REQUEST_PU).abs() < 1e-6);
+    assert!(pu.reserved + 1e-9 >= pu.charged + pu.minimum);
+    assert!((pu.reserved - pu.charged - pu.minimum - pu.refunded).abs() < 1e-6);
+    let r = engine.get("c", &r.id).unwrap();
+    assert!(r.value_estimate.unwrap() > 0.0);
+    assert_eq!(r.user_action, UserAction::Start);
+}
+
+#[test]
+fn a_worker_panic_is_survived_and_the_tile_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // Find the tile name first, then restart the engine with the panic hook aimed at it.
+    let name = {
+        let engine = Engine::start(config(dir.path())).unwrap();
+        let r = engine.create("c", &body(&out, SMALL)).unwrap();
+        engine.act("c", &r.id, Event::Analyse).unwrap();
+        wait_for(&engine, &r.id, |p| p.status == Status::AnalysisDone);
+        engine.tiles("c", &r.id, None, 0, 1).unwrap().items[0].name.clone()
+    };
+    let engine = Engine::start(EngineConfig {
+        inject_panic_once: Some(name.clone()),
+        ..config(dir.path())
+    })
+    .unwrap();
+    let r = engine.create("c", &body(&out, SMALL)).unwrap();
+    engine.act("c", &r.id, Event::Start).unwrap();
+    assert_eq!(wait_for(&engine, &r.id, terminal).status, Status::Done);
+    let tiles = engine.tiles("c", &r.id, None, 0, 10).unwrap().items;
+    let t = tiles.iter().find(|t| t.name == name).unwrap();
+    assert_eq!(t.attempts, 2, "the first attempt panicked, the second succeeded");
+}
+
+#[test]
+fn a_failing_tile_gives_partial_then_restartpartial_gives_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).unwrap();
+    let out = dir.path().join("out");
+    let r = engine.create("c", &body(&out, TWO_TILES)).unwrap();
+    engine.act("c", &r.id, Event::Analyse).unwrap();
+    wait_for(&engine, &r.id, |p| p.status == Status::AnalysisDone);
+    let tiles = engine.tiles("c", &r.id, None, 0, 10).unwrap().items;
+    assert!(tiles.len() >= 2, "the AOI must give two tiles, got {}", tiles.len());
+    // A regular file where the tile's folder must go: every write attempt fails.
+    std::fs::create_dir_all(out.join(&r.id)).unwrap();
+    let blocker = out.join(&r.id).join(&tiles[0].name);
+    std::fs::write(&blocker, b"in the way").unwrap();
+    engine.act("c", &r.id, Event::Start).unwrap();
+    assert_eq!(wait_for(&engine, &r.id, terminal).status, Status::Partial);
+    let failed = engine.tile("c", &r.id, tiles[0].id).unwrap();
+    assert_eq!((failed.status, failed.attempts), (TileStatus::Failed, 3));
+    assert!(failed.error.unwrap_or_default().contains(&tiles[0].name));
+    assert!(engine.act("c", &r.id, Event::Start).is_err(), "START is not allowed in PARTIAL");
+
+    std::fs::remove_file(&blocker).unwrap();
+    engine.act("c", &r.id, Event::RestartPartial).unwrap();
+    assert_eq!(wait_for(&engine, &r.id, terminal).status, Status::Done);
+    assert_eq!(engine.get("c", &r.id).unwrap().user_action, UserAction::Start);
+    let pu = engine.store().pu_totals(&r.id).unwrap();
+    let costs: f64 = engine.tiles("c", &r.id, None, 0, 10).unwrap().items.iter().map(|t| t.cost).sum();
+    assert!((pu.charged - costs).abs() < 1e-9);
+}
+
+#[test]
+fn an_interrupted_run_resumes_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let id = {
+        let engine = Engine::start(config(dir.path())).unwrap();
+        let r = engine.create("c", &body(&out, TWO_TILES)).unwrap();
+        engine.act("c", &r.id, Event::Analyse).unwrap();
+        wait_for(&engine, &r.id, |p| p.status == Status::AnalysisDone);
+        r.id
+    };
+    // What a daemon killed mid-run leaves behind: PROCESSING, one tile in flight.
+    {
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let mut r = store.get_request(None, &id).unwrap().unwrap();
+        r.status = Status::Processing;
+        store.set_state(&id, &state_of(&r), false, None).unwrap();
+        store.reserve(&id, "c", 100.0).unwrap();
+        let t = &store.claim_pending(&id, 1).unwrap()[0];
+        store.set_tile_status(&id, t.id, TileStatus::Processing, 1, None).unwrap();
+    }
+    let engine = Engine::start(config(dir.path())).unwrap();
+    assert_eq!(wait_for(&engine, &id, terminal).status, Status::Done);
+    let tiles = engine.tiles("c", &id, None, 0, 10).unwrap().items;
+    assert!(tiles.iter().all(|t| t.status == TileStatus::Processed));
+    let charges: i64 = engine
+        .store()
+        .pu_totals(&id)
+        .map(|t| (t.charged / tiles[0].cost).round() as i64)
+        .unwrap();
+    assert_eq!(charges, tiles.len() as i64);
+}
+
+#[test]
+fn wrong_state_actions_and_deletes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).unwrap();
+    let out = dir.path().join("out");
+    let r = engine.create("c", &body(&out, SMALL)).unwrap();
+    let err = engine.act("c", &r.id, Event::RestartPartial).unwrap_err();
+    assert!(matches!(err, EngineError::Lifecycle(ref l) if l.kind() == ErrorKind::NotAllowed), "{err}");
+    assert!(matches!(engine.act("other", &r.id, Event::Start), Err(EngineError::NotFound(_))));
+    engine.act("c", &r.id, Event::Start).unwrap();
+    wait_for(&engine, &r.id, terminal);
+    let err = engine.delete("c", &r.id).unwrap_err();
+    assert!(matches!(err, EngineError::Lifecycle(ref l) if l.kind() == ErrorKind::Conflict), "{err}");
+
+    let r2 = engine.create("c", &body(&out, SMALL)).unwrap();
+    engine.act("c", &r2.id, Event::Cancel).unwrap();
+    assert_eq!(engine.get("c", &r2.id).unwrap().status, Status::Canceled);
+    engine.delete("c", &r2.id).unwrap();
+    assert!(matches!(engine.get("c", &r2.id), Err(EngineError::NotFound(_))));
+}
+
+#[test]
+fn a_rejected_create_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).unwrap();
+    let out = dir.path().join("out");
+    let mut b = body(&out, SMALL);
+    b["tilingGrid"]["resolution"] = json!(60);
+    assert!(matches!(engine.create("c", &b), Err(EngineError::BadRequest(_))));
+    assert!(engine.list("c", RequestSort::Created, 0, 10).unwrap().items.is_empty());
+}

@@ -1,0 +1,190 @@
+//! Tile workers: each runs on its own thread (a `SyncArbiter` slot) with its own boa
+//! runtime and store connection, and processes one tile at a time:
+//! read -> evaluate -> encode -> write, then reports cost or failure.
+//!
+//! A panic inside the pipeline is caught here: the worker throws away its runtime (a
+//! restart in all but thread identity), and the tile counts a failed attempt, so it is
+//! retried like any other failure.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::analysis::{self, Job};
+use super::lifecycle::{self, TileEvent, TileStatus};
+use super::EngineConfig;
+use crate::api::TileRecord;
+use crate::evalscript::Program;
+use crate::output::{PathVars, Sinks};
+use crate::raster::{Georef, Raster};
+use crate::store::Store;
+
+/// Process one tile of a job.
+#[derive(Message)]
+#[rtype(result = "TileOutcome")]
+pub struct ProcessTile {
+    pub job: Arc<Job>,
+    pub tile: TileRecord,
+}
+
+/// The attempt number this was, and the PU cost or the failure text.
+#[derive(Debug, MessageResponse)]
+pub struct TileOutcome {
+    pub attempts: u32,
+    pub result: Result<f64, String>,
+}
+
+pub struct TileWorker {
+    config: Arc<EngineConfig>,
+    store: Option<Store>,
+    sinks: Sinks,
+    /// The compiled evalscript of the last job, reused while its tiles keep coming.
+    program: Option<(String, Program)>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl TileWorker {
+    pub fn new(config: Arc<EngineConfig>) -> Self {
+        let store = Store::open(&config.db_path)
+            .map_err(|e| tracing::error!("worker cannot open the store: {e}"))
+            .ok();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| tracing::error!("worker cannot build its I/O runtime: {e}"))
+            .ok();
+        TileWorker {
+            sinks: Sinks::new(config.data_dir.clone()),
+            config,
+            store,
+            program: None,
+            runtime,
+        }
+    }
+
+    fn program(&mut self, job: &Job) -> Result<&mut Program, String> {
+        let fresh = !matches!(&self.program, Some((id, _)) if *id == job.request_id);
+        if fresh {
+            let mut p = Program::compile(&job.spec.evalscript).map_err(|e| format!("evalscript: {e}"))?;
+            p.set_time_budget(self.config.tile_time_budget);
+            self.program = Some((job.request_id.clone(), p));
+        }
+        match &mut self.program {
+            Some((_, p)) => Ok(p),
+            None => Err("no evalscript runtime".into()),
+        }
+    }
+
+    /// The pipeline for one tile; returns its PU cost.
+    fn process(&mut self, job: &Job, tile: &TileRecord, attempt: u32) -> Result<f64, String> {
+        if self.config.inject_panic_once.as_deref() == Some(tile.name.as_str()) && attempt == 1 {
+            panic!("injected panic for tile {}", tile.name);
+        }
+        let t = &job.spec.tiling;
+        let res = t.resolution;
+        let georef = Georef {
+            epsg: tile.epsg,
+            x_min: tile.x_min - t.buffer_x as f64 * res,
+            y_max: tile.y_max + t.buffer_y as f64 * res,
+            res_x: res,
+            res_y: res,
+        };
+        let width = ((tile.x_max - tile.x_min) / res).round() as usize + 2 * t.buffer_x as usize;
+        let height = ((tile.y_max - tile.y_min) / res).round() as usize + 2 * t.buffer_y as usize;
+
+        let planes = crate::data::read(&crate::data::ReadRequest {
+            collection: &job.spec.collection,
+            bands: &job.setup.input_bands,
+            georef,
+            width,
+            height,
+            day: job.day,
+        })
+        .map_err(|e| e.to_string())?;
+        let refs: Vec<&[f32]> = planes.iter().map(|p| p.as_slice()).collect();
+        let outputs = self
+            .program(job)?
+            .evaluate(&refs, width * height)
+            .map_err(|e| format!("evalscript: {e}"))?;
+        drop(planes);
+
+        let mut files = Vec::with_capacity(job.spec.responses.len());
+        for (response, &index) in job.spec.responses.iter().zip(&job.output_index) {
+            let spec = &job.setup.outputs[index];
+            let raster = Raster {
+                width,
+                height,
+                bands: spec.bands,
+                data: outputs[index].clone(),
+            };
+            let bytes = crate::output::encode_geotiff(&raster, &georef, spec.nodata).map_err(|e| e.to_string())?;
+            let path = crate::output::expand(
+                &job.spec.tile_path,
+                &PathVars {
+                    request_id: &job.request_id,
+                    tile_name: &tile.name,
+                    tile_id: tile.id,
+                    output_id: &response.identifier,
+                    format: &response.format,
+                },
+            );
+            files.push((path, bytes));
+        }
+        let runtime = self.runtime.as_ref().ok_or("no I/O runtime")?;
+        for (path, bytes) in files {
+            runtime
+                .block_on(self.sinks.put(&path, bytes))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(crate::accounting::tile_cost(&analysis::cost_inputs(job)))
+    }
+}
+
+impl Actor for TileWorker {
+    type Context = SyncContext<Self>;
+}
+
+impl Handler<ProcessTile> for TileWorker {
+    type Result = TileOutcome;
+
+    fn handle(&mut self, msg: ProcessTile, _: &mut SyncContext<Self>) -> TileOutcome {
+        let ProcessTile { job, tile } = msg;
+        let begun = lifecycle::tile_on_event(TileStatus::Scheduled, tile.attempts, TileEvent::Begin);
+        let attempts = match begun {
+            Ok((status, attempts)) => {
+                if let Some(store) = &self.store {
+                    if let Err(e) = store.set_tile_status(&job.request_id, tile.id, status, attempts, None) {
+                        return TileOutcome {
+                            attempts,
+                            result: Err(format!("store: {e}")),
+                        };
+                    }
+                }
+                attempts
+            }
+            Err(e) => {
+                return TileOutcome {
+                    attempts: tile.attempts,
+                    result: Err(e.to_string()),
+                }
+            }
+        };
+        let _span = tracing::info_span!("tile", request = %job.request_id, tile = %tile.name, attempts).entered();
+        let result = match catch_unwind(AssertUnwindSafe(|| self.process(&job, &tile, attempts))) {
+            Ok(r) => r,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                tracing::error!("worker panicked, restarting its runtime: {what}");
+                // Whatever the panic left half-done in the runtime is dropped with it.
+                self.program = None;
+                Err(format!("worker crashed: {what}"))
+            }
+        };
+        TileOutcome { attempts, result }
+    }
+}

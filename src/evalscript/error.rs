@@ -1,0 +1,51 @@
+//! The evalscript module's error type; every message is meant for the script's author.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalscriptError {
+    #[error("evalscript syntax error: {0}")]
+    Syntax(String),
+
+    /// An exception or limit hit while running the script's top-level code.
+    #[error("evalscript failed while running its top-level code: {0}")]
+    TopLevel(String),
+
+    #[error(
+        "evalscript must define a function {0}(); only V3 evalscripts (with setup() and \
+         evaluatePixel()) are supported for now"
+    )]
+    MissingFunction(&'static str),
+
+    #[error("setup() threw an error: {0}")]
+    SetupThrew(String),
+
+    #[error("invalid setup(): {0}")]
+    InvalidSetup(String),
+
+    #[error("not supported yet: {0}")]
+    Unsupported(String),
+
+    /// The caller passed bands that do not match `Setup::input_bands` (a programming error).
+    #[error("evaluate() input mismatch: {0}")]
+    Input(String),
+
+    #[error("evaluatePixel threw an error at pixel {pixel}: {message}")]
+    PixelThrew { pixel: usize, message: String },
+
+    #[error("evaluatePixel returned an invalid value at pixel {pixel}: {message}")]
+    BadReturn { pixel: usize, message: String },
+
+    #[error(
+        "evalscript exceeded its time budget of {budget:?} after {pixels_done} of {pixels} pixels"
+    )]
+    TimeBudget {
+        budget: Duration,
+        pixels_done: usize,
+        pixels: usize,
+    },
+
+    /// boa's loop-iteration, recursion or stack limit stopped `evaluatePixel`.
+    #[error("evaluatePixel was stopped at pixel {pixel}: {message}")]
+    Limit { pixel: usize, message: String },
+}

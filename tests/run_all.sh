@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The project's test command (CI runs it through .ci/run):
+#   1. gdal-bin (gdalinfo) via apt-get if missing
+#   2. Python venv tests/.venv with tests/python/requirements.txt (reinstalled only when they change)
+#   3. cargo build --bins            (debug; boa is optimised in the dev profile)
+#   4. cargo test                    (every Rust target is compiled; benches are compiled but not run)
+#   5. pytest tests/python           (against target/debug/tessera, or $CARGO_TARGET_DIR/debug/tessera)
+# Exits non-zero on the first failure.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+VENV=$ROOT/tests/.venv
+REQS=$ROOT/tests/python/requirements.txt
+
+step() { printf '\n==> %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+APT_UPDATED=0
+apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        as_root apt-get update -qq
+        APT_UPDATED=1
+    fi
+    as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# -- 1. gdalinfo ----------------------------------------------------------------------------------------------------------
+if ! command -v gdalinfo >/dev/null 2>&1; then
+    step "installing gdal-bin (gdalinfo is missing)"
+    apt_install gdal-bin
+fi
+
+# -- 2. Python venv -------------------------------------------------------------------------------------------------------
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+    for cand in python3.11 python3; do
+        if command -v "$cand" >/dev/null 2>&1; then PYTHON=$(command -v "$cand"); break; fi
+    done
+fi
+[ -n "$PYTHON" ] || { echo "error: no python3.11 or python3 on PATH" >&2; exit 1; }
+
+if [ -x "$VENV/bin/python" ] && ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    step "removing a broken venv at tests/.venv"
+    rm -rf "$VENV"
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+    step "creating the venv tests/.venv with $PYTHON"
+    if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+        # Debian's python needs the venv/ensurepip package
+        rm -rf "$VENV"
+        pyver=$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+        apt_install "python${pyver}-venv" || apt_install python3-venv
+        "$PYTHON" -m venv "$VENV"
+    fi
+fi
+STAMP=$VENV/.requirements.sha256
+want=$( { cat "$REQS"; "$VENV/bin/python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]; then
+    step "installing tests/python/requirements.txt into tests/.venv"
+    rm -f "$STAMP"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$REQS"
+    echo "$want" > "$STAMP"
+fi
+
+# -- 3. build -------------------------------------------------------------------------------------------------------------
+step "cargo build --bins"
+cargo build --bins
+
+# -- 4. Rust tests --------------------------------------------------------------------------------------------------------
+step "cargo test (all targets compiled; benches not run)"
+cargo test --all-targets --no-run
+cargo test --lib --bins --tests --examples
+
+# -- 5. Python acceptance tests -------------------------------------------------------------------------------------------
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
+export TESSERA_BIN=$TARGET_DIR/debug/tessera
+[ -x "$TESSERA_BIN" ] || { echo "error: $TESSERA_BIN was not built" >&2; exit 1; }
+
+step "pytest tests/python (TESSERA_BIN=$TESSERA_BIN)"
+export OAUTHLIB_INSECURE_TRANSPORT=1
+"$VENV/bin/python" -m pytest tests/python -q -p no:cacheprovider --durations=10
