@@ -27,8 +27,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     engine.act("example", &request.id, Event::Start)?;
     loop {
         let p = engine.progress("example", &request.id)?;
-        println!("{:?}: {}/{} tiles", p.status, p.tiles.processed, p.tile_count);
-        if matches!(p.status, Status::Done | Status::Partial | Status::Failed | Status::Canceled) {
+        println!(
+            "{:?}: {}/{} tiles",
+            p.status, p.tiles.processed, p.tile_count
+        );
+        if matches!(
+            p.status,
+            Status::Done | Status::Partial | Status::Failed | Status::Canceled
+        ) {
             break;
         }
         std::thread::sleep(Duration::from_millis(500));

@@ -13,8 +13,14 @@ use tessera::engine::{Engine, EngineConfig};
 use tessera::http;
 use tessera::store::Store;
 
+mod bench;
+
 #[derive(Parser)]
-#[command(name = "tessera", version, about = "Self-hosted Sentinel Hub Batch Processing API")]
+#[command(
+    name = "tessera",
+    version,
+    about = "Self-hosted Sentinel Hub Batch Processing API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -62,10 +68,42 @@ enum Cmd {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// Measure evalscript throughput or per-tile engine overhead.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCmd,
+    },
     /// Manage OAuth clients.
     Clients {
         #[command(subcommand)]
         command: ClientsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Evaluate a script over blocks of sample pixels and report pixels per second.
+    Eval {
+        /// The evalscript file.
+        script: PathBuf,
+        /// Pixels per block (one tile at 10 m with a 50 px buffer is 1,210,000).
+        #[arg(long, default_value_t = 1_000_000)]
+        pixels: usize,
+        /// Blocks to evaluate; the first one is a warm-up and is not counted.
+        #[arg(long, default_value_t = 4)]
+        blocks: usize,
+    },
+    /// Run a request of about N grid-1 tiles with a trivial evalscript through the
+    /// embedded engine and report seconds per tile, and the part outside the evalscript.
+    Tiles {
+        /// Roughly how many tiles (a square area of that many 10 km cells).
+        #[arg(long, default_value_t = 100)]
+        tiles: u32,
+        /// Grid-1 resolution: 10 (1000x1000 px tiles) or 20 (500x500).
+        #[arg(long, default_value_t = 20.0)]
+        resolution: f64,
+        #[arg(long)]
+        workers: Option<usize>,
     },
 }
 
@@ -123,6 +161,7 @@ fn main() -> Result<()> {
         }
         Cmd::Run { request, engine } => run(engine_config(&engine), &request),
         Cmd::Clients { command } => clients(command),
+        Cmd::Bench { command } => bench::run(command),
     }
 }
 
@@ -144,7 +183,10 @@ fn clients(command: ClientsCmd) -> Result<()> {
         ClientsCmd::Add { db, name } => {
             let store = Store::open(&db)?;
             let (id, secret) = http::auth::add_client(&store, &name)?;
-            println!("{}", serde_json::json!({"client_id": id, "client_secret": secret}));
+            println!(
+                "{}",
+                serde_json::json!({"client_id": id, "client_secret": secret})
+            );
         }
         ClientsCmd::List { db } => {
             for (id, name, created) in Store::open(&db)?.list_clients()? {
@@ -159,9 +201,10 @@ fn clients(command: ClientsCmd) -> Result<()> {
 const LOCAL_CLIENT: &str = "local";
 
 fn run(config: EngineConfig, path: &PathBuf) -> Result<()> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let body: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let body: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
     let data_dir = config.data_dir.clone();
     let engine = Engine::start(config)?;
     let record = engine.create(LOCAL_CLIENT, &body)?;
@@ -172,8 +215,15 @@ fn run(config: EngineConfig, path: &PathBuf) -> Result<()> {
     let started = Instant::now();
     let progress = loop {
         let p = engine.progress(LOCAL_CLIENT, &id)?;
-        draw_progress(p.tiles.processed + p.tiles.failed, p.tile_count.max(0) as u64, started.elapsed());
-        if matches!(p.status, Status::Done | Status::Partial | Status::Failed | Status::Canceled) {
+        draw_progress(
+            p.tiles.processed + p.tiles.failed,
+            p.tile_count.max(0) as u64,
+            started.elapsed(),
+        );
+        if matches!(
+            p.status,
+            Status::Done | Status::Partial | Status::Failed | Status::Canceled
+        ) {
             break p;
         }
         std::thread::sleep(Duration::from_millis(250));
@@ -207,12 +257,18 @@ fn run(config: EngineConfig, path: &PathBuf) -> Result<()> {
 
 fn draw_progress(done: u64, total: u64, elapsed: Duration) {
     const WIDTH: u64 = 30;
-    let filled = if total == 0 { WIDTH } else { done * WIDTH / total };
+    let filled = (done * WIDTH)
+        .checked_div(total)
+        .unwrap_or(WIDTH)
+        .min(WIDTH);
     let eta = if done == 0 || done >= total {
         "--".to_string()
     } else {
         let per_tile = elapsed.as_secs_f64() / done as f64;
-        humantime::format_duration(Duration::from_secs((per_tile * (total - done) as f64) as u64)).to_string()
+        humantime::format_duration(Duration::from_secs(
+            (per_tile * (total - done) as f64) as u64,
+        ))
+        .to_string()
     };
     eprint!(
         "\r[{}{}] {done}/{total} tiles, ETA {eta}   ",

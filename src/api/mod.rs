@@ -7,7 +7,9 @@
 
 mod view;
 
-pub use view::{grid_json, list_json, request_json, tile_json, ListLinks, RequestRecord, TileRecord};
+pub use view::{
+    grid_json, list_json, request_json, tile_json, ListLinks, RequestRecord, TileRecord,
+};
 
 use serde_json::{json, Map, Value};
 
@@ -235,8 +237,13 @@ fn responses(output: Option<&Value>) -> Result<Vec<ResponseSpec>, ApiError> {
                 )))
             }
         };
-        if out.iter().any(|o: &ResponseSpec| o.identifier == identifier) {
-            return Err(bad(format!("output identifier '{identifier}' appears twice")));
+        if out
+            .iter()
+            .any(|o: &ResponseSpec| o.identifier == identifier)
+        {
+            return Err(bad(format!(
+                "output identifier '{identifier}' appears twice"
+            )));
         }
         out.push(ResponseSpec {
             identifier,
@@ -248,13 +255,18 @@ fn responses(output: Option<&Value>) -> Result<Vec<ResponseSpec>, ApiError> {
 
 fn tile_path(body: &Map<String, Value>, outputs: usize) -> Result<String, ApiError> {
     if body.contains_key("zarrOutput") {
-        return Err(bad("zarrOutput is not supported yet; use output.defaultTilePath"));
+        return Err(bad(
+            "zarrOutput is not supported yet; use output.defaultTilePath",
+        ));
     }
     let default_tile_path = body
         .get("output")
         .and_then(|o| o.get("defaultTilePath"))
         .and_then(Value::as_str);
-    let location = match (default_tile_path, body.get("bucketName").and_then(Value::as_str)) {
+    let location = match (
+        default_tile_path,
+        body.get("bucketName").and_then(Value::as_str),
+    ) {
         (Some(p), _) => p.to_string(),
         (None, Some(bucket)) => crate::output::bucket_prefix(bucket),
         (None, None) => {

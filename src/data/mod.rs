@@ -96,7 +96,9 @@ fn lonlat_lattice(g: &Georef, width: usize, height: usize) -> Result<Vec<(f32, f
             let c0 = (fx.floor() as usize).min(cols - 2);
             let tx = fx - c0 as f64;
             let at = |r: usize, c: usize| lattice[r * cols + c];
-            let lerp = |a: (f64, f64), b: (f64, f64), t: f64| (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
+            let lerp = |a: (f64, f64), b: (f64, f64), t: f64| {
+                (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t)
+            };
             let top = lerp(at(r0, c0), at(r0, c0 + 1), tx);
             let bottom = lerp(at(r0 + 1, c0), at(r0 + 1, c0 + 1), tx);
             let (lon, lat) = lerp(top, bottom, ty);
@@ -191,8 +193,18 @@ mod tests {
             let (lon, lat) = crate::grid::to_lonlat(g.epsg, x, y).unwrap();
             // f32 keeps ~1e-6 degrees near 46°N; 1e-5 degrees is about a metre.
             let got = ll[row * 100 + col];
-            assert!((got.0 as f64 - lon).abs() < 1e-5, "lon {} vs {}", got.0, lon);
-            assert!((got.1 as f64 - lat).abs() < 1e-5, "lat {} vs {}", got.1, lat);
+            assert!(
+                (got.0 as f64 - lon).abs() < 1e-5,
+                "lon {} vs {}",
+                got.0,
+                lon
+            );
+            assert!(
+                (got.1 as f64 - lat).abs() < 1e-5,
+                "lat {} vs {}",
+                got.1,
+                lat
+            );
         }
     }
 

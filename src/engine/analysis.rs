@@ -11,7 +11,6 @@ use crate::store::{NewTile, Store};
 #[derive(Debug)]
 pub struct Job {
     pub request_id: String,
-    pub client_id: String,
     pub spec: BatchSpec,
     pub setup: Setup,
     /// Index into `setup.outputs` for each of `spec.responses`.
@@ -41,24 +40,24 @@ pub fn load_job(store: &Store, id: &str) -> Result<Job, String> {
     let program = Program::compile(&spec.evalscript).map_err(|e| format!("evalscript: {e}"))?;
     let setup = program.setup().clone();
     crate::data::check_bands(&spec.collection, &setup.input_bands).map_err(|e| e.to_string())?;
-    let output_index = spec
-        .responses
-        .iter()
-        .map(|r| {
-            setup
-                .outputs
-                .iter()
-                .position(|o| o.id == r.identifier)
-                .ok_or_else(|| {
-                    format!(
+    let output_index =
+        spec.responses
+            .iter()
+            .map(|r| {
+                setup
+                    .outputs
+                    .iter()
+                    .position(|o| o.id == r.identifier)
+                    .ok_or_else(|| {
+                        format!(
                         "processRequest.output.responses names '{}', but the evalscript's setup() \
                          has no output with that id (it has: {})",
                         r.identifier,
                         setup.outputs.iter().map(|o| o.id.as_str()).collect::<Vec<_>>().join(", ")
                     )
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
     if spec.responses.iter().any(|r| r.format != "tif") {
         return Err("the userdata (application/json) output is not supported yet".into());
     }
@@ -69,7 +68,6 @@ pub fn load_job(store: &Store, id: &str) -> Result<Job, String> {
         .unwrap_or(0);
     Ok(Job {
         request_id: record.id,
-        client_id: record.client_id,
         spec,
         setup,
         output_index,

@@ -16,7 +16,10 @@ pub mod lifecycle;
 mod analysis;
 mod registry;
 mod request;
+mod stats;
 mod worker;
+
+pub use stats::StatsSnapshot;
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -127,6 +130,7 @@ struct Inner {
     registry: Addr<registry::Registry>,
     system: System,
     config: Arc<EngineConfig>,
+    stats: Arc<stats::Stats>,
 }
 
 impl Drop for Inner {
@@ -145,12 +149,14 @@ impl Engine {
         let config = Arc::new(config);
         let (tx, rx) = mpsc::channel();
         let cfg = config.clone();
+        let stats = Arc::new(stats::Stats::default());
+        let worker_stats = stats.clone();
         std::thread::Builder::new()
             .name("tessera-engine".into())
             .spawn(move || {
                 let system = System::new();
                 let started = system.block_on(async {
-                    let registry = registry::Registry::start_with(cfg)?;
+                    let registry = registry::Registry::start_with(cfg, worker_stats)?;
                     Ok::<_, EngineError>(registry)
                 });
                 let ok = started.is_ok();
@@ -167,12 +173,18 @@ impl Engine {
                 registry,
                 system,
                 config,
+                stats,
             }),
         })
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// Cumulative per-stage tile timings since this engine started.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
     }
 
     /// The store this handle reads from (one connection; for embedding programs and tools).
@@ -221,8 +233,17 @@ impl Engine {
             .ok_or_else(|| not_found(id))
     }
 
-    pub fn list(&self, client: &str, sort: RequestSort, offset: u64, count: u64) -> Result<Page<RequestRecord>> {
-        let mut items = self.inner.reader.list_requests(client, sort, offset, count + 1)?;
+    pub fn list(
+        &self,
+        client: &str,
+        sort: RequestSort,
+        offset: u64,
+        count: u64,
+    ) -> Result<Page<RequestRecord>> {
+        let mut items = self
+            .inner
+            .reader
+            .list_requests(client, sort, offset, count + 1)?;
         let next = (items.len() as u64 > count).then(|| offset + count);
         items.truncate(count as usize);
         Ok(Page { items, next })
@@ -252,10 +273,9 @@ impl Engine {
 
     pub fn tile(&self, client: &str, id: &str, tile_id: i64) -> Result<TileRecord> {
         self.get(client, id)?;
-        self.inner
-            .reader
-            .get_tile(id, tile_id)?
-            .ok_or_else(|| EngineError::NotFound(format!("tile {tile_id} of request {id} not found")))
+        self.inner.reader.get_tile(id, tile_id)?.ok_or_else(|| {
+            EngineError::NotFound(format!("tile {tile_id} of request {id} not found"))
+        })
     }
 
     pub fn progress(&self, client: &str, id: &str) -> Result<Progress> {
@@ -274,7 +294,8 @@ impl Engine {
 
     /// Legacy `POST .../tiles/{tileId}/restart`: re-queues one FAILED tile.
     pub fn restart_tile(&self, client: &str, id: &str, tile_id: i64) -> Result<()> {
-        self.command(client, id, Command::RestartTile(tile_id)).map(|_| ())
+        self.command(client, id, Command::RestartTile(tile_id))
+            .map(|_| ())
     }
 
     /// PUT: `description` and `output.collectionId` only, not while processing.
@@ -309,7 +330,9 @@ impl Engine {
     pub fn delete_stale(&self) -> Result<Vec<String>> {
         let ids = self.inner.reader.delete_stale(&self.inner.config.stale)?;
         for id in &ids {
-            self.inner.registry.do_send(registry::Forget { id: id.clone() });
+            self.inner
+                .registry
+                .do_send(registry::Forget { id: id.clone() });
         }
         Ok(ids)
     }

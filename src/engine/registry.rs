@@ -8,6 +8,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::request::{RequestActor, Shared};
+use super::stats::Stats;
 use super::worker::TileWorker;
 use super::{Command, EngineConfig, EngineError, Result};
 use crate::store::Store;
@@ -37,11 +38,13 @@ pub struct Forget {
 impl Registry {
     /// Starts the worker pool and the registry on the current actix system, and resumes
     /// every unfinished request found in the store.
-    pub fn start_with(config: Arc<EngineConfig>) -> Result<Addr<Registry>> {
+    pub fn start_with(config: Arc<EngineConfig>, stats: Arc<Stats>) -> Result<Addr<Registry>> {
         let store = Store::open(&config.db_path)?;
         let workers = config.workers.max(1);
         let worker_config = config.clone();
-        let pool = SyncArbiter::start(workers, move || TileWorker::new(worker_config.clone()));
+        let pool = SyncArbiter::start(workers, move || {
+            TileWorker::new(worker_config.clone(), stats.clone())
+        });
         let shared = Arc::new(Shared { config, pool });
         let unfinished = store.unfinished_requests()?;
         let registry = Registry {
@@ -83,14 +86,16 @@ impl Actor for Registry {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let every = self.shared.config.janitor_interval;
-        ctx.run_interval(every, |act, _| match act.store.delete_stale(&act.shared.config.stale) {
-            Ok(ids) => {
-                for id in ids {
-                    tracing::info!(request = %id, "deleted stale request");
-                    act.actors.remove(&id);
+        ctx.run_interval(every, |act, _| {
+            match act.store.delete_stale(&act.shared.config.stale) {
+                Ok(ids) => {
+                    for id in ids {
+                        tracing::info!(request = %id, "deleted stale request");
+                        act.actors.remove(&id);
+                    }
                 }
+                Err(e) => tracing::error!("stale-request deletion failed: {e}"),
             }
-            Err(e) => tracing::error!("stale-request deletion failed: {e}"),
         });
     }
 }

@@ -50,7 +50,12 @@ pub struct Apply {
 pub struct Wake;
 
 impl RequestActor {
-    pub fn new(record: RequestRecord, store: Store, shared: Arc<Shared>, registry: Addr<Registry>) -> Self {
+    pub fn new(
+        record: RequestRecord,
+        store: Store,
+        shared: Arc<Shared>,
+        registry: Addr<Registry>,
+    ) -> Self {
         RequestActor {
             id: record.id.clone(),
             client: record.client_id.clone(),
@@ -71,7 +76,13 @@ impl RequestActor {
     }
 
     /// Applies an event: pure transition, commit, then effects.
-    fn apply(&mut self, event: Event, user: bool, error: Option<&str>, ctx: &mut Context<Self>) -> Result<()> {
+    fn apply(
+        &mut self,
+        event: Event,
+        user: bool,
+        error: Option<&str>,
+        ctx: &mut Context<Self>,
+    ) -> Result<()> {
         let (next, effects) = lifecycle::on_event(self.state, event)?;
         self.store.set_state(&self.id, &next, user, error)?;
         tracing::info!(request = %self.id, from = ?self.state.status, to = ?next.status, ?event, "transition");
@@ -205,10 +216,15 @@ impl RequestActor {
     /// Commits a tile's outcome: PROCESSED and charged, or back to PENDING / FAILED.
     fn record(&mut self, tile: &TileRecord, outcome: TileOutcome) -> Result<()> {
         match outcome.result {
-            Ok(cost) => self.store.complete_tile(&self.id, &self.client, tile.id, cost)?,
+            Ok(cost) => self
+                .store
+                .complete_tile(&self.id, &self.client, tile.id, cost)?,
             Err(msg) => {
-                let (status, attempts) =
-                    lifecycle::tile_on_event(TileStatus::Processing, outcome.attempts, TileEvent::Fail)?;
+                let (status, attempts) = lifecycle::tile_on_event(
+                    TileStatus::Processing,
+                    outcome.attempts,
+                    TileEvent::Fail,
+                )?;
                 tracing::warn!(request = %self.id, tile = %tile.name, attempts, "tile failed: {msg}");
                 self.store
                     .set_tile_status(&self.id, tile.id, status, attempts, Some(&msg))?;
@@ -259,7 +275,10 @@ impl RequestActor {
             Command::Act(event) => self.apply(event, true, None, ctx),
             Command::RestartTile(tile_id) => {
                 let tile = self.store.get_tile(&self.id, tile_id)?.ok_or_else(|| {
-                    EngineError::NotFound(format!("tile {tile_id} of request {} not found", self.id))
+                    EngineError::NotFound(format!(
+                        "tile {tile_id} of request {} not found",
+                        self.id
+                    ))
                 })?;
                 if tile.status != TileStatus::Failed {
                     return Err(crate::api::ApiError::BadPayload(format!(
@@ -275,10 +294,9 @@ impl RequestActor {
             }
             Command::Update(patch) => {
                 lifecycle::can_update(self.state)?;
-                let mut record = self
-                    .store
-                    .get_request(None, &self.id)?
-                    .ok_or_else(|| EngineError::NotFound(format!("batch request {} not found", self.id)))?;
+                let mut record = self.store.get_request(None, &self.id)?.ok_or_else(|| {
+                    EngineError::NotFound(format!("batch request {} not found", self.id))
+                })?;
                 crate::api::apply_update(&mut record.body, &patch);
                 self.store.update_body(&self.id, &record.body)?;
                 Ok(())
@@ -287,7 +305,9 @@ impl RequestActor {
                 let counts = self.store.tile_counts(&self.id)?;
                 lifecycle::can_delete(self.state, counts.processed)?;
                 self.store.delete_request(&self.id)?;
-                self.registry.do_send(Forget { id: self.id.clone() });
+                self.registry.do_send(Forget {
+                    id: self.id.clone(),
+                });
                 tracing::info!(request = %self.id, "deleted");
                 // Forget drops the registry's address; with no address left the actor
                 // stops and, its mailbox being closed, the supervisor does not restart it.

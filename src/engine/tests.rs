@@ -44,13 +44,19 @@ fn wait_for(engine: &Engine, id: &str, done: impl Fn(&Progress) -> bool) -> Prog
         if done(&p) {
             return p;
         }
-        assert!(start.elapsed() < Duration::from_secs(120), "timed out at {p:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out at {p:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 fn terminal(p: &Progress) -> bool {
-    matches!(p.status, Status::Done | Status::Partial | Status::Failed | Status::Canceled)
+    matches!(
+        p.status,
+        Status::Done | Status::Partial | Status::Failed | Status::Canceled
+    )
 }
 
 #[test]
@@ -95,7 +101,9 @@ fn a_worker_panic_is_survived_and_the_tile_retried() {
         let r = engine.create("c", &body(&out, SMALL)).unwrap();
         engine.act("c", &r.id, Event::Analyse).unwrap();
         wait_for(&engine, &r.id, |p| p.status == Status::AnalysisDone);
-        engine.tiles("c", &r.id, None, 0, 1).unwrap().items[0].name.clone()
+        engine.tiles("c", &r.id, None, 0, 1).unwrap().items[0]
+            .name
+            .clone()
     };
     let engine = Engine::start(EngineConfig {
         inject_panic_once: Some(name.clone()),
@@ -107,7 +115,10 @@ fn a_worker_panic_is_survived_and_the_tile_retried() {
     assert_eq!(wait_for(&engine, &r.id, terminal).status, Status::Done);
     let tiles = engine.tiles("c", &r.id, None, 0, 10).unwrap().items;
     let t = tiles.iter().find(|t| t.name == name).unwrap();
-    assert_eq!(t.attempts, 2, "the first attempt panicked, the second succeeded");
+    assert_eq!(
+        t.attempts, 2,
+        "the first attempt panicked, the second succeeded"
+    );
 }
 
 #[test]
@@ -119,7 +130,11 @@ fn a_failing_tile_gives_partial_then_restartpartial_gives_done() {
     engine.act("c", &r.id, Event::Analyse).unwrap();
     wait_for(&engine, &r.id, |p| p.status == Status::AnalysisDone);
     let tiles = engine.tiles("c", &r.id, None, 0, 10).unwrap().items;
-    assert!(tiles.len() >= 2, "the AOI must give two tiles, got {}", tiles.len());
+    assert!(
+        tiles.len() >= 2,
+        "the AOI must give two tiles, got {}",
+        tiles.len()
+    );
     // A regular file where the tile's folder must go: every write attempt fails.
     std::fs::create_dir_all(out.join(&r.id)).unwrap();
     let blocker = out.join(&r.id).join(&tiles[0].name);
@@ -129,14 +144,26 @@ fn a_failing_tile_gives_partial_then_restartpartial_gives_done() {
     let failed = engine.tile("c", &r.id, tiles[0].id).unwrap();
     assert_eq!((failed.status, failed.attempts), (TileStatus::Failed, 3));
     assert!(failed.error.unwrap_or_default().contains(&tiles[0].name));
-    assert!(engine.act("c", &r.id, Event::Start).is_err(), "START is not allowed in PARTIAL");
+    assert!(
+        engine.act("c", &r.id, Event::Start).is_err(),
+        "START is not allowed in PARTIAL"
+    );
 
     std::fs::remove_file(&blocker).unwrap();
     engine.act("c", &r.id, Event::RestartPartial).unwrap();
     assert_eq!(wait_for(&engine, &r.id, terminal).status, Status::Done);
-    assert_eq!(engine.get("c", &r.id).unwrap().user_action, UserAction::Start);
+    assert_eq!(
+        engine.get("c", &r.id).unwrap().user_action,
+        UserAction::Start
+    );
     let pu = engine.store().pu_totals(&r.id).unwrap();
-    let costs: f64 = engine.tiles("c", &r.id, None, 0, 10).unwrap().items.iter().map(|t| t.cost).sum();
+    let costs: f64 = engine
+        .tiles("c", &r.id, None, 0, 10)
+        .unwrap()
+        .items
+        .iter()
+        .map(|t| t.cost)
+        .sum();
     assert!((pu.charged - costs).abs() < 1e-9);
 }
 
@@ -159,7 +186,9 @@ fn an_interrupted_run_resumes_after_restart() {
         store.set_state(&id, &state_of(&r), false, None).unwrap();
         store.reserve(&id, "c", 100.0).unwrap();
         let t = &store.claim_pending(&id, 1).unwrap()[0];
-        store.set_tile_status(&id, t.id, TileStatus::Processing, 1, None).unwrap();
+        store
+            .set_tile_status(&id, t.id, TileStatus::Processing, 1, None)
+            .unwrap();
     }
     let engine = Engine::start(config(dir.path())).unwrap();
     assert_eq!(wait_for(&engine, &id, terminal).status, Status::Done);
@@ -180,18 +209,30 @@ fn wrong_state_actions_and_deletes_are_refused() {
     let out = dir.path().join("out");
     let r = engine.create("c", &body(&out, SMALL)).unwrap();
     let err = engine.act("c", &r.id, Event::RestartPartial).unwrap_err();
-    assert!(matches!(err, EngineError::Lifecycle(ref l) if l.kind() == ErrorKind::NotAllowed), "{err}");
-    assert!(matches!(engine.act("other", &r.id, Event::Start), Err(EngineError::NotFound(_))));
+    assert!(
+        matches!(err, EngineError::Lifecycle(ref l) if l.kind() == ErrorKind::NotAllowed),
+        "{err}"
+    );
+    assert!(matches!(
+        engine.act("other", &r.id, Event::Start),
+        Err(EngineError::NotFound(_))
+    ));
     engine.act("c", &r.id, Event::Start).unwrap();
     wait_for(&engine, &r.id, terminal);
     let err = engine.delete("c", &r.id).unwrap_err();
-    assert!(matches!(err, EngineError::Lifecycle(ref l) if l.kind() == ErrorKind::Conflict), "{err}");
+    assert!(
+        matches!(err, EngineError::Lifecycle(ref l) if l.kind() == ErrorKind::Conflict),
+        "{err}"
+    );
 
     let r2 = engine.create("c", &body(&out, SMALL)).unwrap();
     engine.act("c", &r2.id, Event::Cancel).unwrap();
     assert_eq!(engine.get("c", &r2.id).unwrap().status, Status::Canceled);
     engine.delete("c", &r2.id).unwrap();
-    assert!(matches!(engine.get("c", &r2.id), Err(EngineError::NotFound(_))));
+    assert!(matches!(
+        engine.get("c", &r2.id),
+        Err(EngineError::NotFound(_))
+    ));
 }
 
 #[test]
@@ -201,6 +242,13 @@ fn a_rejected_create_stores_nothing() {
     let out = dir.path().join("out");
     let mut b = body(&out, SMALL);
     b["tilingGrid"]["resolution"] = json!(60);
-    assert!(matches!(engine.create("c", &b), Err(EngineError::BadRequest(_))));
-    assert!(engine.list("c", RequestSort::Created, 0, 10).unwrap().items.is_empty());
+    assert!(matches!(
+        engine.create("c", &b),
+        Err(EngineError::BadRequest(_))
+    ));
+    assert!(engine
+        .list("c", RequestSort::Created, 0, 10)
+        .unwrap()
+        .items
+        .is_empty());
 }

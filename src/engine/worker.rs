@@ -8,11 +8,13 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 
 use super::analysis::{self, Job};
 use super::lifecycle::{self, TileEvent, TileStatus};
+use super::stats::{Stats, TileTimings};
 use super::EngineConfig;
 use crate::api::TileRecord;
 use crate::evalscript::Program;
@@ -37,6 +39,7 @@ pub struct TileOutcome {
 
 pub struct TileWorker {
     config: Arc<EngineConfig>,
+    stats: Arc<Stats>,
     store: Option<Store>,
     sinks: Sinks,
     /// The compiled evalscript of the last job, reused while its tiles keep coming.
@@ -45,7 +48,7 @@ pub struct TileWorker {
 }
 
 impl TileWorker {
-    pub fn new(config: Arc<EngineConfig>) -> Self {
+    pub fn new(config: Arc<EngineConfig>, stats: Arc<Stats>) -> Self {
         let store = Store::open(&config.db_path)
             .map_err(|e| tracing::error!("worker cannot open the store: {e}"))
             .ok();
@@ -57,6 +60,7 @@ impl TileWorker {
         TileWorker {
             sinks: Sinks::new(config.data_dir.clone()),
             config,
+            stats,
             store,
             program: None,
             runtime,
@@ -66,7 +70,8 @@ impl TileWorker {
     fn program(&mut self, job: &Job) -> Result<&mut Program, String> {
         let fresh = !matches!(&self.program, Some((id, _)) if *id == job.request_id);
         if fresh {
-            let mut p = Program::compile(&job.spec.evalscript).map_err(|e| format!("evalscript: {e}"))?;
+            let mut p =
+                Program::compile(&job.spec.evalscript).map_err(|e| format!("evalscript: {e}"))?;
             p.set_time_budget(self.config.tile_time_budget);
             self.program = Some((job.request_id.clone(), p));
         }
@@ -78,6 +83,8 @@ impl TileWorker {
 
     /// The pipeline for one tile; returns its PU cost.
     fn process(&mut self, job: &Job, tile: &TileRecord, attempt: u32) -> Result<f64, String> {
+        let started = Instant::now();
+        let mut timings = TileTimings::default();
         if self.config.inject_panic_once.as_deref() == Some(tile.name.as_str()) && attempt == 1 {
             panic!("injected panic for tile {}", tile.name);
         }
@@ -93,6 +100,7 @@ impl TileWorker {
         let width = ((tile.x_max - tile.x_min) / res).round() as usize + 2 * t.buffer_x as usize;
         let height = ((tile.y_max - tile.y_min) / res).round() as usize + 2 * t.buffer_y as usize;
 
+        let clock = Instant::now();
         let planes = crate::data::read(&crate::data::ReadRequest {
             collection: &job.spec.collection,
             bands: &job.setup.input_bands,
@@ -102,12 +110,17 @@ impl TileWorker {
             day: job.day,
         })
         .map_err(|e| e.to_string())?;
+        timings.read = clock.elapsed();
         let refs: Vec<&[f32]> = planes.iter().map(|p| p.as_slice()).collect();
+        let clock = Instant::now();
         let outputs = self
             .program(job)?
             .evaluate(&refs, width * height)
             .map_err(|e| format!("evalscript: {e}"))?;
+        timings.evaluate = clock.elapsed();
         drop(planes);
+
+        let clock = Instant::now();
 
         let mut files = Vec::with_capacity(job.spec.responses.len());
         for (response, &index) in job.spec.responses.iter().zip(&job.output_index) {
@@ -118,7 +131,8 @@ impl TileWorker {
                 bands: spec.bands,
                 data: outputs[index].clone(),
             };
-            let bytes = crate::output::encode_geotiff(&raster, &georef, spec.nodata).map_err(|e| e.to_string())?;
+            let bytes = crate::output::encode_geotiff(&raster, &georef, spec.nodata)
+                .map_err(|e| e.to_string())?;
             let path = crate::output::expand(
                 &job.spec.tile_path,
                 &PathVars {
@@ -131,12 +145,17 @@ impl TileWorker {
             );
             files.push((path, bytes));
         }
+        timings.encode = clock.elapsed();
+        let clock = Instant::now();
         let runtime = self.runtime.as_ref().ok_or("no I/O runtime")?;
         for (path, bytes) in files {
             runtime
                 .block_on(self.sinks.put(&path, bytes))
                 .map_err(|e| e.to_string())?;
         }
+        timings.write = clock.elapsed();
+        timings.total = started.elapsed();
+        self.stats.record(&timings);
         Ok(crate::accounting::tile_cost(&analysis::cost_inputs(job)))
     }
 }
@@ -150,11 +169,14 @@ impl Handler<ProcessTile> for TileWorker {
 
     fn handle(&mut self, msg: ProcessTile, _: &mut SyncContext<Self>) -> TileOutcome {
         let ProcessTile { job, tile } = msg;
-        let begun = lifecycle::tile_on_event(TileStatus::Scheduled, tile.attempts, TileEvent::Begin);
+        let begun =
+            lifecycle::tile_on_event(TileStatus::Scheduled, tile.attempts, TileEvent::Begin);
         let attempts = match begun {
             Ok((status, attempts)) => {
                 if let Some(store) = &self.store {
-                    if let Err(e) = store.set_tile_status(&job.request_id, tile.id, status, attempts, None) {
+                    if let Err(e) =
+                        store.set_tile_status(&job.request_id, tile.id, status, attempts, None)
+                    {
                         return TileOutcome {
                             attempts,
                             result: Err(format!("store: {e}")),
@@ -170,7 +192,9 @@ impl Handler<ProcessTile> for TileWorker {
                 }
             }
         };
-        let _span = tracing::info_span!("tile", request = %job.request_id, tile = %tile.name, attempts).entered();
+        let _span =
+            tracing::info_span!("tile", request = %job.request_id, tile = %tile.name, attempts)
+                .entered();
         let result = match catch_unwind(AssertUnwindSafe(|| self.process(&job, &tile, attempts))) {
             Ok(r) => r,
             Err(panic) => {

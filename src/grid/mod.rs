@@ -156,6 +156,15 @@ impl GridDef {
     }
 }
 
+/// Longitude and latitude of a point given in a tile CRS (UTM 326zz/327zz or 4326);
+/// `None` for any other EPSG code.
+pub fn to_lonlat(epsg: u32, x: f64, y: f64) -> Option<(f64, f64)> {
+    if epsg == 4326 {
+        return Some((x, y));
+    }
+    tm::UtmZone::from_epsg(epsg).map(|z| z.inverse(x, y))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,13 +216,4 @@ mod tests {
         assert_eq!(grid(1).unwrap().canonical_resolution(10.0), Some(10.0));
         assert_eq!(grid(1).unwrap().canonical_resolution(60.0), None);
     }
-}
-
-/// Longitude and latitude of a point given in a tile CRS (UTM 326zz/327zz or 4326);
-/// `None` for any other EPSG code.
-pub fn to_lonlat(epsg: u32, x: f64, y: f64) -> Option<(f64, f64)> {
-    if epsg == 4326 {
-        return Some((x, y));
-    }
-    tm::UtmZone::from_epsg(epsg).map(|z| z.inverse(x, y))
 }

@@ -66,7 +66,9 @@ pub fn check_client(store: &Store, id: &str, secret: &str) -> Result<(), AuthErr
     let diff = given
         .bytes()
         .zip(stored.bytes())
-        .fold(given.len() ^ stored.len(), |acc, (a, b)| acc | (a ^ b) as usize);
+        .fold(given.len() ^ stored.len(), |acc, (a, b)| {
+            acc | (a ^ b) as usize
+        });
     if diff == 0 {
         Ok(())
     } else {
@@ -109,7 +111,12 @@ pub fn issue_token(key: &[u8], client_id: &str) -> String {
             .to_string(),
     );
     let signed = format!("{header}.{payload}");
-    let sig = STANDARD.encode(mac(key).chain_update(signed.as_bytes()).finalize().into_bytes());
+    let sig = STANDARD.encode(
+        mac(key)
+            .chain_update(signed.as_bytes())
+            .finalize()
+            .into_bytes(),
+    );
     format!("{signed}.{sig}")
 }
 
@@ -123,7 +130,8 @@ pub fn verify_token(key: &[u8], token: &str) -> Result<String, AuthError> {
         .map_err(|_| AuthError::BadToken)?;
     let (_, payload) = signed.split_once('.').ok_or(AuthError::BadToken)?;
     let payload = STANDARD.decode(payload).map_err(|_| AuthError::BadToken)?;
-    let claims: serde_json::Value = serde_json::from_slice(&payload).map_err(|_| AuthError::BadToken)?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&payload).map_err(|_| AuthError::BadToken)?;
     let exp = claims["exp"].as_u64().ok_or(AuthError::BadToken)?;
     if exp < now() {
         return Err(AuthError::Expired);

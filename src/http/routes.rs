@@ -21,32 +21,41 @@ const DEFAULT_COUNT: u64 = 100;
 const MAX_COUNT: u64 = 1000;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
-        .route("/oauth/token", web::post().to(token))
-        .route(
-            "/auth/realms/main/protocol/openid-connect/token",
-            web::post().to(token),
-        )
-        .service(
-            web::scope("/api/v1/batch")
-                .route("/process", web::post().to(create))
-                .route("/process", web::get().to(list))
-                .route("/process/{id}", web::get().to(get))
-                .route("/process/{id}", web::put().to(update))
-                .route("/process/{id}", web::delete().to(delete))
-                .route("/process/{id}/analyse", web::post().to(analyse))
-                .route("/process/{id}/start", web::post().to(start))
-                .route("/process/{id}/cancel", web::post().to(cancel))
-                .route("/process/{id}/restartpartial", web::post().to(restart_partial))
-                .route("/process/{id}/tiles", web::get().to(tiles))
-                .route("/process/{id}/tiles/{tile}", web::get().to(tile))
-                .route("/process/{id}/tiles/{tile}/restart", web::post().to(restart_tile))
-                .route("/tilinggrids", web::get().to(grids))
-                .route("/tilinggrids/{id}", web::get().to(grid)),
-        )
-        .default_service(web::to(|| async {
-            HttpError::not_found("no such endpoint").into_response()
-        }));
+    cfg.route(
+        "/healthz",
+        web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+    )
+    .route("/oauth/token", web::post().to(token))
+    .route(
+        "/auth/realms/main/protocol/openid-connect/token",
+        web::post().to(token),
+    )
+    .service(
+        web::scope("/api/v1/batch")
+            .route("/process", web::post().to(create))
+            .route("/process", web::get().to(list))
+            .route("/process/{id}", web::get().to(get))
+            .route("/process/{id}", web::put().to(update))
+            .route("/process/{id}", web::delete().to(delete))
+            .route("/process/{id}/analyse", web::post().to(analyse))
+            .route("/process/{id}/start", web::post().to(start))
+            .route("/process/{id}/cancel", web::post().to(cancel))
+            .route(
+                "/process/{id}/restartpartial",
+                web::post().to(restart_partial),
+            )
+            .route("/process/{id}/tiles", web::get().to(tiles))
+            .route("/process/{id}/tiles/{tile}", web::get().to(tile))
+            .route(
+                "/process/{id}/tiles/{tile}/restart",
+                web::post().to(restart_tile),
+            )
+            .route("/tilinggrids", web::get().to(grids))
+            .route("/tilinggrids/{id}", web::get().to(grid)),
+    )
+    .default_service(web::to(|| async {
+        HttpError::not_found("no such endpoint").into_response()
+    }));
 }
 
 impl HttpError {
@@ -134,7 +143,9 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     use base64::Engine as _;
     let header = req.headers().get("authorization")?.to_str().ok()?;
     let encoded = header.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
     Some((id.to_string(), secret.to_string()))
@@ -151,7 +162,8 @@ async fn blocking<T: Send + 'static>(
 }
 
 fn parse_json(body: &[u8]) -> Result<Value> {
-    serde_json::from_slice(body).map_err(|e| HttpError::bad_request(format!("malformed JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| HttpError::bad_request(format!("malformed JSON body: {e}")))
 }
 
 async fn create(state: State, Client(client): Client, body: web::Bytes) -> Result<HttpResponse> {
@@ -176,7 +188,9 @@ fn paging(q: &ListQuery) -> Result<(u64, u64)> {
             .parse::<u64>()
             .ok()
             .filter(|c| *c > 0)
-            .ok_or_else(|| HttpError::bad_request(format!("count must be a positive integer, got '{c}'")))?
+            .ok_or_else(|| {
+                HttpError::bad_request(format!("count must be a positive integer, got '{c}'"))
+            })?
             .min(MAX_COUNT),
     };
     let from = match &q.viewtoken {
@@ -198,7 +212,11 @@ fn page_json<T>(page: Page<T>, from: u64, render: impl Fn(&T) -> Value) -> Value
     )
 }
 
-async fn list(state: State, Client(client): Client, q: web::Query<ListQuery>) -> Result<HttpResponse> {
+async fn list(
+    state: State,
+    Client(client): Client,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse> {
     let (count, from) = paging(&q)?;
     let sort = match q.sort.as_deref() {
         None | Some("created") => RequestSort::Created,
@@ -231,7 +249,11 @@ async fn update(
     Ok(HttpResponse::Ok().json(api::request_json(&record)))
 }
 
-async fn delete(state: State, Client(client): Client, id: web::Path<String>) -> Result<HttpResponse> {
+async fn delete(
+    state: State,
+    Client(client): Client,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
     blocking(move || state.engine.delete(&client, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -253,7 +275,11 @@ async fn cancel(state: State, Client(c): Client, id: web::Path<String>) -> Resul
     act(state, c, id.into_inner(), Event::Cancel).await
 }
 
-async fn restart_partial(state: State, Client(c): Client, id: web::Path<String>) -> Result<HttpResponse> {
+async fn restart_partial(
+    state: State,
+    Client(c): Client,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
     act(state, c, id.into_inner(), Event::RestartPartial).await
 }
 

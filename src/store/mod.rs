@@ -132,7 +132,9 @@ impl Store {
     pub fn setting_or_insert(&self, key: &str, make: impl FnOnce() -> String) -> Result<String> {
         let c = self.conn();
         if let Some(v) = c
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
             .optional()?
         {
             return Ok(v);
@@ -142,7 +144,11 @@ impl Store {
             "INSERT OR IGNORE INTO settings(key, value) VALUES (?1, ?2)",
             params![key, v],
         )?;
-        Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))?)
+        Ok(
+            c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })?,
+        )
     }
 
     pub fn add_client(&self, id: &str, name: &str, salt: &str, secret_hash: &str) -> Result<()> {
@@ -232,7 +238,10 @@ impl Store {
         let mut st = c.prepare(&format!(
             "{REQUEST_SELECT} WHERE client_id = ?1 ORDER BY {order} LIMIT ?2 OFFSET ?3"
         ))?;
-        let rows = st.query_map(params![client, limit as i64, offset as i64], request_from_row)?;
+        let rows = st.query_map(
+            params![client, limit as i64, offset as i64],
+            request_from_row,
+        )?;
         rows.map(|r| r?).collect()
     }
 
@@ -417,7 +426,9 @@ impl Store {
             "SELECT status, COUNT(*) FROM tiles WHERE request_id = ?1 GROUP BY status",
         )?;
         let mut counts = TileCounts::default();
-        let rows = st.query_map([request], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let rows = st.query_map([request], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
         for row in rows {
             let (status, n) = row?;
             let n = n as u64;
@@ -478,7 +489,13 @@ impl Store {
 
     /// Marks a tile PROCESSED and charges it, in one transaction. A tile already charged
     /// (e.g. at a cancel while it was in flight) is not charged twice.
-    pub fn complete_tile(&self, request: &str, client: &str, tile_id: i64, cost: f64) -> Result<()> {
+    pub fn complete_tile(
+        &self,
+        request: &str,
+        client: &str,
+        tile_id: i64,
+        cost: f64,
+    ) -> Result<()> {
         let mut c = self.conn();
         let tx = c.transaction()?;
         tx.execute(
@@ -571,7 +588,9 @@ impl Store {
             "SELECT kind, COALESCE(SUM(amount), 0) FROM pu_ledger WHERE request_id = ?1 GROUP BY kind",
         )?;
         let mut t = PuTotals::default();
-        let rows = st.query_map([request], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))?;
+        let rows = st.query_map([request], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?))
+        })?;
         for row in rows {
             let (kind, amount) = row?;
             match kind.as_str() {
@@ -587,7 +606,13 @@ impl Store {
 
     /// Sets the request's single `minimum` and `refund` entries to these amounts
     /// (upserts: settling twice never refunds twice).
-    pub fn set_settlement(&self, request: &str, client: &str, minimum: f64, refund: f64) -> Result<()> {
+    pub fn set_settlement(
+        &self,
+        request: &str,
+        client: &str,
+        minimum: f64,
+        refund: f64,
+    ) -> Result<()> {
         let mut c = self.conn();
         let tx = c.transaction()?;
         for (kind, amount) in [("minimum", minimum), ("refund", refund)] {

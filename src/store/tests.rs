@@ -44,7 +44,12 @@ fn requests_are_private_to_their_client() {
     s.insert_request(&record("r1", "alice")).unwrap();
     assert!(s.get_request(Some("alice"), "r1").unwrap().is_some());
     assert!(s.get_request(Some("bob"), "r1").unwrap().is_none());
-    assert_eq!(s.list_requests("bob", RequestSort::Created, 0, 10).unwrap().len(), 0);
+    assert_eq!(
+        s.list_requests("bob", RequestSort::Created, 0, 10)
+            .unwrap()
+            .len(),
+        0
+    );
     let got = s.get_request(None, "r1").unwrap().unwrap();
     assert_eq!(got.body["description"], "d");
     assert_eq!(got.status, Status::Created);
@@ -86,13 +91,27 @@ fn tiles_page_by_position_and_filter_by_status() {
     let r = s.get_request(None, "r1").unwrap().unwrap();
     assert_eq!((r.tile_count, r.value_estimate), (5, Some(7.5)));
     let page = s.list_tiles("r1", None, 2, 2).unwrap();
-    assert_eq!(page.iter().map(|t| t.id).collect::<Vec<_>>(), vec![102, 103]);
+    assert_eq!(
+        page.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![102, 103]
+    );
     let claimed = s.claim_pending("r1", 2).unwrap();
-    assert_eq!(claimed.iter().map(|t| t.id).collect::<Vec<_>>(), vec![100, 101]);
-    let pending = s.list_tiles("r1", Some(TileStatus::Pending), 0, 10).unwrap();
-    assert_eq!(pending.iter().map(|t| t.id).collect::<Vec<_>>(), vec![102, 103, 104]);
+    assert_eq!(
+        claimed.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![100, 101]
+    );
+    let pending = s
+        .list_tiles("r1", Some(TileStatus::Pending), 0, 10)
+        .unwrap();
+    assert_eq!(
+        pending.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![102, 103, 104]
+    );
     let c = s.tile_counts("r1").unwrap();
-    assert_eq!((c.pending, c.in_flight, c.processed, c.failed), (3, 2, 0, 0));
+    assert_eq!(
+        (c.pending, c.in_flight, c.processed, c.failed),
+        (3, 2, 0, 0)
+    );
     assert_eq!(s.recover_in_flight("r1").unwrap(), 2);
     assert_eq!(s.tile_counts("r1").unwrap().pending, 5);
 }
@@ -114,7 +133,11 @@ fn a_tile_is_charged_once_whatever_happens() {
     assert_eq!(t.charged, 4.0);
     s.set_settlement("r1", "a", 96.0, 0.0).unwrap();
     s.set_settlement("r1", "a", 96.0, 0.0).unwrap();
-    assert_eq!(s.pu_totals("r1").unwrap().minimum, 96.0, "settling twice is idempotent");
+    assert_eq!(
+        s.pu_totals("r1").unwrap().minimum,
+        96.0,
+        "settling twice is idempotent"
+    );
 }
 
 #[test]
@@ -122,14 +145,23 @@ fn requeue_resets_attempts_of_failed_tiles_only() {
     let (_d, s) = store();
     s.insert_request(&record("r1", "a")).unwrap();
     s.store_analysis("r1", tiles(3), 1.0).unwrap();
-    s.set_tile_status("r1", 100, TileStatus::Failed, 3, Some("boom")).unwrap();
-    s.set_tile_status("r1", 101, TileStatus::Failed, 3, Some("boom")).unwrap();
+    s.set_tile_status("r1", 100, TileStatus::Failed, 3, Some("boom"))
+        .unwrap();
+    s.set_tile_status("r1", 101, TileStatus::Failed, 3, Some("boom"))
+        .unwrap();
     s.complete_tile("r1", "a", 102, 1.0).unwrap();
     assert_eq!(s.requeue_tile("r1", 101).unwrap(), 1);
-    assert_eq!(s.requeue_tile("r1", 102).unwrap(), 0, "a processed tile is not requeued");
+    assert_eq!(
+        s.requeue_tile("r1", 102).unwrap(),
+        0,
+        "a processed tile is not requeued"
+    );
     assert_eq!(s.requeue_failed("r1").unwrap(), 1);
     let t = s.get_tile("r1", 100).unwrap().unwrap();
-    assert_eq!((t.status, t.attempts, t.error), (TileStatus::Pending, 0, None));
+    assert_eq!(
+        (t.status, t.attempts, t.error),
+        (TileStatus::Pending, 0, None)
+    );
 }
 
 #[test]
@@ -153,17 +185,32 @@ fn stale_requests_are_deleted_by_status_and_age() {
     let long = std::time::Duration::from_secs(3600);
     let zero = std::time::Duration::ZERO;
     let none = s
-        .delete_stale(&StaleAges { failed: long, unstarted: long, finished: long })
+        .delete_stale(&StaleAges {
+            failed: long,
+            unstarted: long,
+            finished: long,
+        })
         .unwrap();
     assert!(none.is_empty());
     let mut gone = s
-        .delete_stale(&StaleAges { failed: zero, unstarted: zero, finished: long })
+        .delete_stale(&StaleAges {
+            failed: zero,
+            unstarted: zero,
+            finished: long,
+        })
         .unwrap();
     gone.sort();
     assert_eq!(gone, vec!["created".to_string(), "failed".to_string()]);
     let gone = s
-        .delete_stale(&StaleAges { failed: zero, unstarted: zero, finished: zero })
+        .delete_stale(&StaleAges {
+            failed: zero,
+            unstarted: zero,
+            finished: zero,
+        })
         .unwrap();
     assert_eq!(gone, vec!["done".to_string()]);
-    assert!(s.get_request(None, "processing").unwrap().is_some(), "running requests stay");
+    assert!(
+        s.get_request(None, "processing").unwrap().is_some(),
+        "running requests stay"
+    );
 }
