@@ -252,3 +252,29 @@ fn a_rejected_create_stores_nothing() {
         .items
         .is_empty());
 }
+
+#[test]
+fn the_janitor_deletes_stale_requests_but_not_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let engine = Engine::start(EngineConfig {
+        janitor_interval: Duration::from_millis(50),
+        stale: StaleAges {
+            failed: Duration::ZERO,
+            unstarted: Duration::from_secs(3600),
+            finished: Duration::ZERO,
+        },
+        ..config(dir.path())
+    })
+    .unwrap();
+    let done = engine.create("c", &body(&out, SMALL)).unwrap();
+    let fresh = engine.create("c", &body(&out, SMALL)).unwrap();
+    engine.act("c", &done.id, Event::Start).unwrap();
+    let start = Instant::now();
+    while engine.get("c", &done.id).is_ok() {
+        assert!(start.elapsed() < Duration::from_secs(120), "DONE request never deleted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(out.join(&done.id).is_dir(), "outputs stay when the request is deleted");
+    assert!(engine.get("c", &fresh.id).is_ok(), "a CREATED request younger than its age stays");
+}
