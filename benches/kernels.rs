@@ -12,14 +12,20 @@ const PIXELS: usize = 250_000;
 
 fn evaluate(c: &mut Criterion) {
     let mut program = Program::compile(NDVI).expect("ndvi compiles");
-    let b04: Vec<f32> = (0..PIXELS).map(|i| 0.05 + (i % 97) as f32 * 0.001).collect();
+    let b04: Vec<f32> = (0..PIXELS)
+        .map(|i| 0.05 + (i % 97) as f32 * 0.001)
+        .collect();
     let b08: Vec<f32> = (0..PIXELS).map(|i| 0.2 + (i % 89) as f32 * 0.002).collect();
     let mask = vec![1.0f32; PIXELS];
     let mut g = c.benchmark_group("evalscript");
     g.throughput(Throughput::Elements(PIXELS as u64));
     g.sample_size(10);
     g.bench_function("ndvi_boa_250k_px", |b| {
-        b.iter(|| program.evaluate(&[&b04, &b08, &mask], PIXELS).expect("evaluates"))
+        b.iter(|| {
+            program
+                .evaluate(&[&b04, &b08, &mask], PIXELS)
+                .expect("evaluates")
+        })
     });
     g.finish();
 }

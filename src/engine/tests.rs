@@ -272,9 +272,18 @@ fn the_janitor_deletes_stale_requests_but_not_outputs() {
     engine.act("c", &done.id, Event::Start).unwrap();
     let start = Instant::now();
     while engine.get("c", &done.id).is_ok() {
-        assert!(start.elapsed() < Duration::from_secs(120), "DONE request never deleted");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "DONE request never deleted"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(out.join(&done.id).is_dir(), "outputs stay when the request is deleted");
-    assert!(engine.get("c", &fresh.id).is_ok(), "a CREATED request younger than its age stays");
+    assert!(
+        out.join(&done.id).is_dir(),
+        "outputs stay when the request is deleted"
+    );
+    assert!(
+        engine.get("c", &fresh.id).is_ok(),
+        "a CREATED request younger than its age stays"
+    );
 }
