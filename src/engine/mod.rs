@@ -197,8 +197,11 @@ impl Engine {
     pub fn create(&self, client: &str, body: &Value) -> Result<RequestRecord> {
         let normalised = api::normalise_create(body)?;
         let spec = api::validate(&normalised)?;
-        let tiles = crate::grid::tiles(&spec.aoi, &spec.tiling).map_err(api::ApiError::from)?;
-        if tiles.is_empty() {
+        // Counting cells is cheaper than building every tile's name and footprint; the
+        // exact list is made by the analysis.
+        let tile_count = crate::grid::estimate_tile_count(&spec.aoi, &spec.tiling)
+            .map_err(api::ApiError::from)?;
+        if tile_count == 0 {
             return Err(api::ApiError::BadPayload(
                 "the area of interest does not intersect any tile of the tiling grid".into(),
             )
@@ -215,7 +218,7 @@ impl Engine {
             user_action_updated: None,
             start_when_analysed: false,
             cancel_when_analysed: false,
-            tile_count: tiles.len() as i64,
+            tile_count: tile_count as i64,
             tile_width_px: w,
             tile_height_px: h,
             value_estimate: None,

@@ -114,7 +114,7 @@ async fn token(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpR
     let id2 = id.clone();
     web::block(move || auth::check_client(st.engine.store(), &id2, &secret))
         .await
-        .map_err(|e| HttpError::bad_request(e.to_string()))??;
+        .map_err(|_| HttpError::from(crate::engine::EngineError::Stopped))??;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "access_token": auth::issue_token(&state.token_key, &id),
         "token_type": "Bearer",
@@ -157,7 +157,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T> {
     web::block(f)
         .await
-        .map_err(|e| HttpError::bad_request(e.to_string()))?
+        .map_err(|_| HttpError::from(crate::engine::EngineError::Stopped))?
         .map_err(HttpError::from)
 }
 
