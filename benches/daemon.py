@@ -71,7 +71,7 @@ def main():
         body = {
             "processRequest": {
                 "input": {"bounds": {"bbox": [0.0, 15.0, 33.0, 50.0]},
-                          "data": [{"type": "tessera-sample"}]},
+                          "data": [{"type": "tessera-synthetic"}]},
                 "evalscript": EVALSCRIPT,
             },
             "tilingGrid": {"id": 1, "resolution": 20},

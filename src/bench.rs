@@ -32,10 +32,14 @@ fn eval(path: &std::path::Path, pixels: usize, blocks: usize) -> Result<()> {
     let source =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut program = Program::compile(&source)?;
+    let tier = match program.boa_reason() {
+        None => "compiled tier".to_string(),
+        Some(reason) => format!("boa, because {reason}"),
+    };
     let bands = program.setup().input_bands.clone();
     let side = (pixels as f64).sqrt().ceil() as usize;
     let planes = tessera::data::read(&tessera::data::ReadRequest {
-        collection: tessera::data::SAMPLE_COLLECTION,
+        collection: tessera::data::SYNTHETIC_COLLECTION,
         bands: &bands,
         georef: Georef {
             epsg: 32633,
@@ -57,7 +61,7 @@ fn eval(path: &std::path::Path, pixels: usize, blocks: usize) -> Result<()> {
     let counted = (blocks.max(2) - 1) * pixels;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "{}: {} px in {:.3} s = {:.0} px/s (boa, one thread)",
+        "{}: {} px in {:.3} s = {:.0} px/s ({tier}, one thread)",
         path.display(),
         counted,
         secs,
@@ -89,7 +93,7 @@ fn tiles_bench(tiles: u32, resolution: f64, workers: Option<usize>) -> Result<()
         "processRequest": {
             "input": {
                 "bounds": {"bbox": [14.02, 45.52, 14.02 + dlon, 45.52 + dlat]},
-                "data": [{"type": tessera::data::SAMPLE_COLLECTION}]
+                "data": [{"type": tessera::data::SYNTHETIC_COLLECTION}]
             },
             "evalscript": TRIVIAL,
         },

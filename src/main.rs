@@ -73,6 +73,19 @@ enum Cmd {
         #[command(subcommand)]
         command: BenchCmd,
     },
+    /// Check an evalscript: its format, setup(), and which tier will run it.
+    Eval {
+        /// The evalscript file.
+        script: PathBuf,
+        /// Say which tier runs evaluatePixel and, for boa, why.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Tiling grids: list the tiles of an area, to check them in a GIS.
+    Grid {
+        #[command(subcommand)]
+        command: GridCmd,
+    },
     /// Manage OAuth clients.
     Clients {
         #[command(subcommand)]
@@ -104,6 +117,29 @@ enum BenchCmd {
         resolution: f64,
         #[arg(long)]
         workers: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum GridCmd {
+    /// Write the tiles of a grid that an area touches as GeoJSON (stdout or --out).
+    Tiles {
+        /// Tiling grid id (0: UTM 20 km, 1: UTM 10 km, 2: UTM 100 km, 3: WGS84 1°).
+        #[arg(long)]
+        grid: i64,
+        /// Output resolution, in the grid's unit.
+        #[arg(long)]
+        resolution: f64,
+        /// GeoJSON file with the area (Polygon, MultiPolygon, Feature or FeatureCollection).
+        #[arg(long)]
+        aoi: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        buffer_x: i32,
+        #[arg(long, default_value_t = 0)]
+        buffer_y: i32,
+        /// Output file; stdout when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -161,6 +197,8 @@ fn main() -> Result<()> {
         }
         Cmd::Run { request, engine } => run(engine_config(&engine), &request),
         Cmd::Clients { command } => clients(command),
+        Cmd::Grid { command } => grid(command),
+        Cmd::Eval { script, explain } => eval(&script, explain),
         Cmd::Bench { command } => bench::run(command),
     }
 }
@@ -193,6 +231,60 @@ fn clients(command: ClientsCmd) -> Result<()> {
                 println!("{id}\t{name}\t{created}");
             }
         }
+    }
+    Ok(())
+}
+
+fn eval(path: &PathBuf, explain: bool) -> Result<()> {
+    let source =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let program = tessera::evalscript::Program::compile(&source)?;
+    let setup = program.setup();
+    println!("format: {:?}", program.format());
+    println!("input bands: {}", setup.input_bands.join(", "));
+    for o in &setup.outputs {
+        println!("output '{}': {} band(s), {}", o.id, o.bands, o.sample_type);
+    }
+    println!("mosaicking: {:?}", setup.mosaicking);
+    if explain {
+        match program.boa_reason() {
+            None => println!("tier: compiled (WebAssembly in wasmtime)"),
+            Some(reason) => println!("tier: boa interpreter, because {reason}"),
+        }
+    }
+    Ok(())
+}
+
+fn grid(command: GridCmd) -> Result<()> {
+    let GridCmd::Tiles {
+        grid,
+        resolution,
+        aoi,
+        buffer_x,
+        buffer_y,
+        out,
+    } = command;
+    let text =
+        std::fs::read_to_string(&aoi).with_context(|| format!("reading {}", aoi.display()))?;
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", aoi.display()))?;
+    let spec = tessera::grid::TilingSpec {
+        grid_id: grid,
+        resolution,
+        buffer_x,
+        buffer_y,
+    };
+    let collection = tessera::grid::tiles_geojson(&doc, &spec)?;
+    eprintln!(
+        "{} tiles",
+        collection["features"].as_array().map_or(0, Vec::len)
+    );
+    let json = serde_json::to_string(&collection)?;
+    match out {
+        Some(path) => {
+            std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => println!("{json}"),
     }
     Ok(())
 }

@@ -31,6 +31,11 @@ if ! command -v gdalinfo >/dev/null 2>&1; then
     apt_install gdal-bin
 fi
 
+if ! /usr/bin/python3 -c 'import osgeo' >/dev/null 2>&1; then
+    step "installing python3-gdal (GDAL's COG validator runs with /usr/bin/python3)"
+    apt_install python3-gdal
+fi
+
 # -- 2. Python venv -------------------------------------------------------------------------------------------------------
 PYTHON=${PYTHON:-}
 if [ -z "$PYTHON" ]; then
@@ -62,6 +67,9 @@ if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]; then
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$REQS"
     echo "$want" > "$STAMP"
 fi
+
+# moto_server (a real S3-compatible server on 127.0.0.1) for the S3 tests, Rust and Python.
+export PATH="$VENV/bin:$PATH"
 
 # -- 3. build -------------------------------------------------------------------------------------------------------------
 step "cargo build --bins"

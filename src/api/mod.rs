@@ -17,7 +17,7 @@ use crate::grid::{self, Aoi, TilingSpec};
 
 /// Collection types this server can read. The bundled synthetic collection is always there;
 /// real Sentinel-2 and BYOC collections arrive with the data issue.
-pub const KNOWN_COLLECTIONS: &[&str] = &[crate::data::SAMPLE_COLLECTION];
+pub const KNOWN_COLLECTIONS: &[&str] = crate::data::COLLECTIONS;
 
 /// A create body that passed validation, in the form the engine works with.
 #[derive(Debug, Clone)]
@@ -30,15 +30,17 @@ pub struct BatchSpec {
     pub time_range: Option<(String, String)>,
     /// The output path template with placeholders, after the plain-prefix rule.
     pub tile_path: String,
-    /// `processRequest.output.responses`: identifier and file extension per output.
+    /// `processRequest.output.responses`: identifier and encoder per output.
     pub responses: Vec<ResponseSpec>,
+    /// `output.cogOutput`/`cogParameters`/`overwrite`/`skipExisting`.
+    pub output: crate::output::OutputOptions,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResponseSpec {
     pub identifier: String,
-    /// `tif` or `json`: the `<format>` placeholder and the encoder to use.
-    pub format: String,
+    /// The encoder; its `extension()` is the `<format>` placeholder.
+    pub encoder: crate::output::OutputFormat,
 }
 
 /// Why a create (or update) body was refused; always a 400 with `COMMON_BAD_PAYLOAD`.
@@ -155,7 +157,8 @@ pub fn validate(body: &Map<String, Value>) -> Result<BatchSpec, ApiError> {
         .ok_or_else(|| bad("processRequest.evalscript is required"))?
         .to_string();
 
-    let responses = responses(pr.get("output"))?;
+    let output = crate::output::OutputOptions::from_output(body.get("output"))?;
+    let responses = responses(pr.get("output"), &output)?;
     let tile_path = tile_path(body, responses.len())?;
 
     Ok(BatchSpec {
@@ -166,6 +169,7 @@ pub fn validate(body: &Map<String, Value>) -> Result<BatchSpec, ApiError> {
         time_range,
         tile_path,
         responses,
+        output,
     })
 }
 
@@ -201,12 +205,19 @@ fn tiling_spec(v: Option<&Value>) -> Result<TilingSpec, ApiError> {
     Ok(spec)
 }
 
-fn responses(output: Option<&Value>) -> Result<Vec<ResponseSpec>, ApiError> {
+fn responses(
+    output: Option<&Value>,
+    options: &crate::output::OutputOptions,
+) -> Result<Vec<ResponseSpec>, ApiError> {
     let list = match output.and_then(|o| o.get("responses")) {
         None | Some(Value::Null) => {
             return Ok(vec![ResponseSpec {
                 identifier: "default".into(),
-                format: "tif".into(),
+                encoder: crate::output::OutputFormat::for_response(
+                    "image/tiff",
+                    "default",
+                    options,
+                )?,
             }])
         }
         Some(Value::Array(list)) if !list.is_empty() => list,
@@ -227,16 +238,7 @@ fn responses(output: Option<&Value>) -> Result<Vec<ResponseSpec>, ApiError> {
             .pointer("/format/type")
             .and_then(Value::as_str)
             .unwrap_or("image/tiff");
-        let format = match mime {
-            "image/tiff" => "tif",
-            "application/json" if identifier == "userdata" => "json",
-            other => {
-                return Err(bad(format!(
-                    "output '{identifier}': format '{other}' is not supported in batch \
-                     (use image/tiff, or application/json for the userdata output)"
-                )))
-            }
-        };
+        let encoder = crate::output::OutputFormat::for_response(mime, &identifier, options)?;
         if out
             .iter()
             .any(|o: &ResponseSpec| o.identifier == identifier)
@@ -247,7 +249,7 @@ fn responses(output: Option<&Value>) -> Result<Vec<ResponseSpec>, ApiError> {
         }
         out.push(ResponseSpec {
             identifier,
-            format: format.into(),
+            encoder,
         });
     }
     Ok(out)

@@ -58,7 +58,11 @@ pub fn load_job(store: &Store, id: &str) -> Result<Job, String> {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-    if spec.responses.iter().any(|r| r.format != "tif") {
+    if spec
+        .responses
+        .iter()
+        .any(|r| r.encoder == crate::output::OutputFormat::Json)
+    {
         return Err("the userdata (application/json) output is not supported yet".into());
     }
     let day = spec

@@ -24,7 +24,7 @@ fn body(out: &std::path::Path, bbox: [f64; 4]) -> Value {
         "processRequest": {
             "input": {
                 "bounds": {"bbox": bbox, "properties": {"crs": "http://www.opengis.net/def/crs/EPSG/0/4326"}},
-                "data": [{"type": "tessera-sample", "dataFilter": {"timeRange": {"from": "2023-06-01T00:00:00Z", "to": "2023-06-30T00:00:00Z"}}}]
+                "data": [{"type": "tessera-synthetic", "dataFilter": {"timeRange": {"from": "2023-06-01T00:00:00Z", "to": "2023-06-30T00:00:00Z"}}}]
             },
             "evalscript": NDVI,
             "output": {"responses": [{"identifier": "default", "format": {"type": "image/tiff"}}]}
@@ -286,4 +286,32 @@ fn the_janitor_deletes_stale_requests_but_not_outputs() {
         engine.get("c", &fresh.id).is_ok(),
         "a CREATED request younger than its age stays"
     );
+}
+
+#[test]
+fn analysis_fails_bad_scripts_with_the_reason_in_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).unwrap();
+    let out = dir.path().join("out");
+    let cases = [
+        ("//VERSION=3\nfunction setup() { return {input: ['B04'], output: {bands: 1}} }\nfunction evaluatePixel(s) { return [s.B04 +; }", "line 3"),
+        ("//VERSION=3\nfunction setup() { return {input: ['B99'], output: {bands: 1}} }\nfunction evaluatePixel(s) { return [1]; }", "B99"),
+        ("//VERSION=3\nfunction evaluatePixel(s) { return [1]; }", "setup"),
+        ("//VERSION=3\nfunction setup() { return {input: ['B04'], output: [{id: 'a', bands: 1}, {id: 'a', bands: 1}]} }\nfunction evaluatePixel(s) { return {a: [1]}; }", "a"),
+        ("//VERSION=3\nfunction setup() { return {input: ['B04'], output: {bands: 1, sampleType: 'UINT12'}} }\nfunction evaluatePixel(s) { return [1]; }", "UINT12"),
+    ];
+    for (script, needle) in cases {
+        let mut b = body(&out, SMALL);
+        b["processRequest"]["evalscript"] = json!(script);
+        let r = engine.create("c", &b).unwrap();
+        engine.act("c", &r.id, Event::Analyse).unwrap();
+        let p = wait_for(&engine, &r.id, |p| p.status != Status::Analysing);
+        assert_eq!(p.status, Status::Failed, "{script}");
+        let error = engine.get("c", &r.id).unwrap().error.unwrap_or_default();
+        assert!(
+            error.contains(needle),
+            "error {error:?} should mention {needle:?}"
+        );
+        assert_eq!(p.tiles.total(), 0, "a failed analysis stores no tiles");
+    }
 }

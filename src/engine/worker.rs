@@ -18,7 +18,7 @@ use super::stats::{Stats, TileTimings};
 use super::EngineConfig;
 use crate::api::TileRecord;
 use crate::evalscript::Program;
-use crate::output::{PathVars, Sinks};
+use crate::output::{ExistingAction, PathVars, Sinks};
 use crate::raster::{Georef, Raster};
 use crate::store::Store;
 
@@ -41,7 +41,8 @@ pub struct TileWorker {
     config: Arc<EngineConfig>,
     stats: Arc<Stats>,
     store: Option<Store>,
-    sinks: Sinks,
+    /// `Err` when the S3 settings in the environment are invalid: every tile fails with it.
+    sinks: Result<Sinks, String>,
     /// The compiled evalscript of the last job, reused while its tiles keep coming.
     program: Option<(String, Program)>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -58,7 +59,7 @@ impl TileWorker {
             .map_err(|e| tracing::error!("worker cannot build its I/O runtime: {e}"))
             .ok();
         TileWorker {
-            sinks: Sinks::new(config.data_dir.clone()),
+            sinks: Sinks::from_env(config.data_dir.clone()).map_err(|e| e.to_string()),
             config,
             stats,
             store,
@@ -87,6 +88,48 @@ impl TileWorker {
         let mut timings = TileTimings::default();
         if self.config.inject_panic_once.as_deref() == Some(tile.name.as_str()) && attempt == 1 {
             panic!("injected panic for tile {}", tile.name);
+        }
+        let sinks = self.sinks.clone()?;
+        let paths: Vec<String> = job
+            .spec
+            .responses
+            .iter()
+            .map(|response| {
+                crate::output::expand(
+                    &job.spec.tile_path,
+                    &PathVars {
+                        request_id: &job.request_id,
+                        tile_name: &tile.name,
+                        tile_id: tile.id,
+                        output_id: &response.identifier,
+                        format: response.encoder.extension(),
+                    },
+                )
+            })
+            .collect();
+        let o = &job.spec.output;
+        if crate::output::existence_check_needed(&job.spec.tile_path, o, 0).unwrap_or(true) {
+            let runtime = self.runtime.as_ref().ok_or("no I/O runtime")?;
+            let mut existing = Vec::new();
+            for path in &paths {
+                if runtime
+                    .block_on(sinks.exists(path))
+                    .map_err(|e| e.to_string())?
+                {
+                    existing.push(path.clone());
+                }
+            }
+            match crate::output::decide_existing(
+                o.overwrite,
+                o.skip_existing,
+                paths.len(),
+                &existing,
+            ) {
+                ExistingAction::Write => {}
+                // Nothing processed, nothing charged.
+                ExistingAction::Skip => return Ok(0.0),
+                ExistingAction::Fail(message) => return Err(message),
+            }
         }
         let t = &job.spec.tiling;
         let res = t.resolution;
@@ -118,12 +161,25 @@ impl TileWorker {
             .evaluate(&refs, width * height)
             .map_err(|e| format!("evalscript: {e}"))?;
         timings.evaluate = clock.elapsed();
+        if self
+            .program
+            .as_ref()
+            .is_some_and(|(_, p)| p.writes_globals())
+        {
+            // Each worker has its own runtime, so such a script sees pixels in an order
+            // that depends on how tiles were spread over workers.
+            tracing::warn!(
+                "evalscript writes globals in evaluatePixel; results depend on evaluation order"
+            );
+        }
         drop(planes);
 
         let clock = Instant::now();
 
         let mut files = Vec::with_capacity(job.spec.responses.len());
-        for (response, &index) in job.spec.responses.iter().zip(&job.output_index) {
+        for ((response, &index), path) in
+            job.spec.responses.iter().zip(&job.output_index).zip(paths)
+        {
             let spec = &job.setup.outputs[index];
             let raster = Raster {
                 width,
@@ -131,18 +187,10 @@ impl TileWorker {
                 bands: spec.bands,
                 data: outputs[index].clone(),
             };
-            let bytes = crate::output::encode_geotiff(&raster, &georef, spec.nodata)
+            let bytes = response
+                .encoder
+                .encode(&raster, &georef, spec.nodata)
                 .map_err(|e| e.to_string())?;
-            let path = crate::output::expand(
-                &job.spec.tile_path,
-                &PathVars {
-                    request_id: &job.request_id,
-                    tile_name: &tile.name,
-                    tile_id: tile.id,
-                    output_id: &response.identifier,
-                    format: &response.format,
-                },
-            );
             files.push((path, bytes));
         }
         timings.encode = clock.elapsed();
@@ -150,7 +198,7 @@ impl TileWorker {
         let runtime = self.runtime.as_ref().ok_or("no I/O runtime")?;
         for (path, bytes) in files {
             runtime
-                .block_on(self.sinks.put(&path, bytes))
+                .block_on(sinks.put(&path, bytes))
                 .map_err(|e| e.to_string())?;
         }
         timings.write = clock.elapsed();

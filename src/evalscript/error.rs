@@ -12,8 +12,8 @@ pub enum EvalscriptError {
     TopLevel(String),
 
     #[error(
-        "evalscript must define a function {0}(); only V3 evalscripts (with setup() and \
-         evaluatePixel()) are supported for now"
+        "evalscript must define a function {0}(): a V3 script defines setup() and \
+         evaluatePixel(), a V1 script is a function body ending in `return [...]`"
     )]
     MissingFunction(&'static str),
 

@@ -1,22 +1,32 @@
 //! Evalscripts: `setup()` parsing, the boa runtime, and sample-type formatting.
 //!
-//! Scope so far: V3 scripts with SIMPLE mosaicking, run in boa a block at a time.
-//! `Program::compile` runs the script and its `setup()`; `Program::evaluate` calls
-//! `evaluatePixel` for every pixel of a block and returns formatted planar buffers.
+//! `Program::compile` detects the format (V3, V1 body, V1/V2 function style) from the
+//! code, runs the script with the helper library of `prelude.js` installed and calls its
+//! `setup()`; `Program::evaluate` calls `evaluatePixel` for every pixel of a block and
+//! returns formatted planar buffers; `Program::evaluate_scenes` does the same for several
+//! scenes (ORBIT/TILE mosaicking, scene hooks, `userData`).
 
 mod error;
 mod program;
 mod runtime;
 mod sample_type;
+mod scenes;
 mod setup;
+mod v1;
+pub mod wasm;
 
+#[cfg(test)]
+mod helper_tests;
+#[cfg(test)]
+mod script_tests;
 #[cfg(test)]
 mod tests;
 
 pub use error::EvalscriptError;
-pub use program::Program;
+pub use program::{Program, ScriptFormat};
 pub use runtime::DEFAULT_TIME_BUDGET;
 pub use sample_type::{
     format_auto, format_f32, format_i16, format_i8, format_u16, format_u8, write_sample, SampleType,
 };
+pub use scenes::{SceneEvaluation, SceneInput};
 pub use setup::{Mosaicking, OutputSpec, Setup, MAX_OUTPUT_BANDS};

@@ -1,8 +1,14 @@
 //! A compiled evalscript bound to its own boa context, evaluated a block at a time.
+//!
+//! The format is detected from the code, never from the `//VERSION` header
+//! (evalscript-v3.md §1): a script that parses as a script and defines `setup()` and
+//! `evaluatePixel()` is V3, or V1/V2 function style when its `setup(dss)` calls
+//! `setInputComponents`; a script that only parses as a function body (a top-level
+//! `return`) is a V1 body, run inside a function whose parameters are the bands it names.
 
 use std::time::{Duration, Instant};
 
-use boa_engine::property::PropertyKey;
+use boa_engine::property::{PropertyDescriptor, PropertyKey};
 use boa_engine::JsNativeErrorKind;
 use boa_engine::{Context, JsObject, JsString, JsValue, Script, Source};
 
@@ -11,50 +17,88 @@ use super::runtime::{
     apply_limits, describe_js_error, describe_syntax_error, is_runtime_limit, new_context,
     DEFAULT_TIME_BUDGET,
 };
-use super::sample_type::write_sample;
-use super::setup::{parse_setup, Mosaicking, Setup};
+use super::sample_type::{write_sample, SampleType};
+use super::scenes::{SceneEvaluation, SceneInput};
+use super::setup::{parse_setup, Mosaicking, OutputSpec, Setup};
+use super::v1::{v1_band_names, V1_FUNCTION};
 use crate::raster::SampleBuffer;
 
 /// `inputMetadata.normalizationFactor` (`REFLECTANCE = DN * factor`); 0.0001 is Sentinel-2's.
 const NORMALIZATION_FACTOR: f64 = 0.0001;
 /// How many pixels run between two checks of the time budget.
 const BUDGET_CHECK_INTERVAL: usize = 32;
+/// The band value a V1 body is probed with to learn its number of output components.
+const V1_PROBE_VALUE: f64 = 0.2;
 
-/// A V3 evalscript, compiled and set up, ready to evaluate blocks of pixels.
+/// How the script was written (evalscript-v3.md §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptFormat {
+    /// `setup()` returning a config and `evaluatePixel(samples, ...)`.
+    V3,
+    /// A function body with bare band globals and a top-level `return [...]`.
+    V1Body,
+    /// `setup(dss)` with `setInputComponents`/`setOutputComponentCount`, and
+    /// `evaluatePixel(samples, scenes)` where `samples` is an array (`samples[0].B04`).
+    V1Function,
+}
+
+/// A compiled evalscript, set up, ready to evaluate blocks of pixels.
 ///
 /// Owns a boa `Context`, so it is `!Send`: build one per worker thread. Global script
 /// state persists across pixels and blocks, as scripts expect (evalscript-v3.md §3.5).
 pub struct Program {
     ctx: Context,
     setup: Setup,
-    evaluate_pixel: JsObject,
-    /// Reused for every pixel: its band properties are overwritten in place. A script that
-    /// keeps a reference to `samples` across pixels sees it change (not seen in corpora).
+    format: ScriptFormat,
+    entry: JsObject,
+    /// Reused for every SIMPLE pixel: its band properties are overwritten in place. A
+    /// script that keeps a reference to `samples` across pixels sees it change.
     samples: JsObject,
     band_keys: Vec<PropertyKey>,
-    /// `(samples, scenes, inputMetadata, customData, outputMetadata)`, built once.
-    args: [JsValue; 5],
+    /// `(samples, scenes, inputMetadata, customData, outputMetadata)`, built once; for a
+    /// V1 body, one argument per input band instead.
+    args: Vec<JsValue>,
     output_keys: Vec<PropertyKey>,
     length_key: PropertyKey,
     budget: Duration,
+    /// Output band counts of the current evaluation (`updateOutput` may change them).
+    active_bands: Vec<usize>,
+    hooks: Hooks,
+    /// Names of script-defined globals, compared before and after each block.
+    global_names: Vec<String>,
+    writes_globals: bool,
+    /// The compiled (WebAssembly) tier, when `evaluatePixel` is in its subset.
+    compiled: Option<super::wasm::CompiledProgram>,
+    /// Why `evaluatePixel` runs in boa; `None` when it runs compiled.
+    boa_reason: Option<String>,
+}
+
+/// The optional entry points of §3.4, looked up once.
+#[derive(Default)]
+struct Hooks {
+    pre_process_scenes: Option<JsObject>,
+    filter_scenes: Option<JsObject>,
+    update_output: Option<JsObject>,
+    update_output_metadata: Option<JsObject>,
 }
 
 impl std::fmt::Debug for Program {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Program")
+            .field("format", &self.format)
             .field("setup", &self.setup)
             .field("budget", &self.budget)
             .finish_non_exhaustive()
     }
 }
 
-fn key(name: &str) -> PropertyKey {
+pub(crate) fn key(name: &str) -> PropertyKey {
     PropertyKey::from(JsString::from(name))
 }
 
 /// Looks a function up by name in the global scope, including top-level `const`/`let`
 /// bindings, which are not properties of the global object.
-fn lookup_function(ctx: &mut Context, name: &'static str) -> Option<JsObject> {
+fn lookup_function(ctx: &mut Context, name: &str) -> Option<JsObject> {
     let probe = format!("typeof {name} === 'function' ? {name} : undefined");
     let value = ctx.eval(Source::from_bytes(probe.as_bytes())).ok()?;
     value.as_object().filter(|o| o.is_callable())
@@ -64,51 +108,194 @@ fn empty_object(ctx: &Context) -> JsObject {
     JsObject::with_object_proto(ctx.intrinsics())
 }
 
+fn top_level(ctx: &mut Context) -> impl FnMut(boa_engine::JsError) -> EvalscriptError + '_ {
+    move |err| EvalscriptError::TopLevel(describe_js_error(&err, ctx))
+}
+
+fn syntax_error(err: &boa_engine::JsError, source: &str) -> EvalscriptError {
+    let message = match err.as_native() {
+        Some(native) => native.message().to_string(),
+        None => err.to_string(),
+    };
+    EvalscriptError::Syntax(describe_syntax_error(&message, source))
+}
+
+/// Runs a parsed script's top level, turning early (syntax) errors into `Syntax`.
+fn run_top_level(script: &Script, ctx: &mut Context, source: &str) -> Result<(), EvalscriptError> {
+    if let Err(err) = script.evaluate(ctx) {
+        if let Some(native) = err
+            .as_native()
+            .filter(|n| matches!(n.kind(), JsNativeErrorKind::Syntax))
+        {
+            let message = native.message().to_string();
+            return Err(EvalscriptError::Syntax(describe_syntax_error(
+                &message, source,
+            )));
+        }
+        return Err(EvalscriptError::TopLevel(describe_js_error(&err, ctx)));
+    }
+    Ok(())
+}
+
 impl Program {
-    /// Parses and runs the script's top level, calls `setup()` and validates the result.
+    /// Detects the format, runs the script's top level and its `setup()` (or probes a V1
+    /// body), and validates the configuration.
     pub fn compile(source: &str) -> Result<Program, EvalscriptError> {
         let mut ctx = new_context(DEFAULT_TIME_BUDGET)?;
-        let script = Script::parse(Source::from_bytes(source), None, &mut ctx).map_err(|err| {
-            let message = match err.as_native() {
-                Some(native) => native.message().to_string(),
-                None => err.to_string(),
-            };
-            EvalscriptError::Syntax(describe_syntax_error(&message, source))
-        })?;
-        if let Err(err) = script.evaluate(&mut ctx) {
-            if let Some(native) = err
-                .as_native()
-                .filter(|n| matches!(n.kind(), JsNativeErrorKind::Syntax))
-            {
-                let message = native.message().to_string();
-                return Err(EvalscriptError::Syntax(describe_syntax_error(
-                    &message, source,
-                )));
+        match Script::parse(Source::from_bytes(source), None, &mut ctx) {
+            Ok(script) => {
+                run_top_level(&script, &mut ctx, source)?;
+                Program::compile_functions(ctx, source)
             }
-            return Err(EvalscriptError::TopLevel(describe_js_error(&err, &mut ctx)));
+            Err(script_err) => {
+                let bands = v1_band_names(source);
+                let wrapped = format!(
+                    "function {V1_FUNCTION}({}) {{{source}\n}}",
+                    bands.join(", ")
+                );
+                match Script::parse(Source::from_bytes(wrapped.as_bytes()), None, &mut ctx) {
+                    Ok(script) => {
+                        run_top_level(&script, &mut ctx, source)?;
+                        Program::compile_v1_body(ctx, bands)
+                    }
+                    // Both failed. If the script parse stopped at a top-level `return`,
+                    // the author wrote a V1 body: its real error is the wrapper's (same
+                    // line numbers; columns on line 1 include the wrapper's prefix).
+                    Err(body_err)
+                        if syntax_error(&script_err, source)
+                            .to_string()
+                            .contains("return") =>
+                    {
+                        Err(syntax_error(&body_err, source))
+                    }
+                    Err(_) => Err(syntax_error(&script_err, source)),
+                }
+            }
         }
+    }
 
+    /// V3 or V1/V2 function style: `setup` and `evaluatePixel` are defined.
+    fn compile_functions(mut ctx: Context, source: &str) -> Result<Program, EvalscriptError> {
         let setup_fn =
             lookup_function(&mut ctx, "setup").ok_or(EvalscriptError::MissingFunction("setup"))?;
         let evaluate_pixel = lookup_function(&mut ctx, "evaluatePixel")
             .ok_or(EvalscriptError::MissingFunction("evaluatePixel"))?;
+        let dss = ctx
+            .global_object()
+            .get(key("__tessera_dss"), &mut ctx)
+            .map_err(top_level(&mut ctx))?;
         let config = setup_fn
-            .call(&JsValue::undefined(), &[], &mut ctx)
+            .call(&JsValue::undefined(), &[dss], &mut ctx)
             .map_err(|err| EvalscriptError::SetupThrew(describe_js_error(&err, &mut ctx)))?;
-        let setup = parse_setup(&config, &mut ctx)?;
-        if setup.mosaicking != Mosaicking::Simple {
-            return Err(EvalscriptError::Unsupported(format!(
-                "mosaicking {} (only SIMPLE runs for now)",
-                setup.mosaicking.name()
+        let (setup, format) = if config.is_object() {
+            (parse_setup(&config, &mut ctx)?, ScriptFormat::V3)
+        } else if let Some(setup) = legacy_setup(&mut ctx)? {
+            (setup, ScriptFormat::V1Function)
+        } else {
+            (parse_setup(&config, &mut ctx)?, ScriptFormat::V3)
+        };
+        let hooks = Hooks {
+            pre_process_scenes: lookup_function(&mut ctx, "preProcessScenes"),
+            filter_scenes: lookup_function(&mut ctx, "filterScenes"),
+            update_output: lookup_function(&mut ctx, "updateOutput"),
+            update_output_metadata: lookup_function(&mut ctx, "updateOutputMetadata"),
+        };
+        let hooked = hooks.pre_process_scenes.is_some()
+            || hooks.filter_scenes.is_some()
+            || hooks.update_output.is_some()
+            || hooks.update_output_metadata.is_some();
+        let mut program = Program::new(ctx, setup, format, evaluate_pixel, hooks)?;
+        program.global_names = program.script_globals(source);
+        program.boa_reason = if format != ScriptFormat::V3 {
+            Some("V1/V2 function-style scripts run in boa".into())
+        } else if program.setup.mosaicking != Mosaicking::Simple {
+            Some("ORBIT/TILE mosaicking runs in boa".into())
+        } else if hooked {
+            Some("scripts with preProcessScenes/filterScenes/updateOutput/updateOutputMetadata run in boa".into())
+        } else {
+            let outputs: Vec<(String, usize)> = program
+                .setup
+                .outputs
+                .iter()
+                .map(|o| (o.id.clone(), o.bands))
+                .collect();
+            match super::wasm::CompiledProgram::compile_with_ids(
+                source,
+                &program.setup.input_bands,
+                &outputs,
+            ) {
+                Ok(compiled) => {
+                    program.compiled = Some(compiled);
+                    None
+                }
+                Err(super::wasm::WasmError::Unsupported(reason)) => Some(reason),
+                Err(other) => Some(format!("the compiled tier failed: {other}")),
+            }
+        };
+        if let Some(reason) = &program.boa_reason {
+            tracing::debug!("evaluatePixel runs in boa: {reason}");
+        }
+        Ok(program)
+    }
+
+    /// V1 body: bands are the known band names it mentions; the number of output
+    /// components is the length of what it returns for a probe pixel (all bands 0.2,
+    /// `dataMask` 1). Output is AUTO, as V1 output was.
+    fn compile_v1_body(mut ctx: Context, bands: Vec<String>) -> Result<Program, EvalscriptError> {
+        let entry = lookup_function(&mut ctx, V1_FUNCTION)
+            .ok_or(EvalscriptError::MissingFunction("evaluatePixel"))?;
+        let probe: Vec<JsValue> = bands
+            .iter()
+            .map(|b| JsValue::from(if b == "dataMask" { 1.0 } else { V1_PROBE_VALUE }))
+            .collect();
+        let returned = entry
+            .call(&JsValue::undefined(), &probe, &mut ctx)
+            .map_err(|err| {
+                EvalscriptError::TopLevel(format!(
+                    "the V1 script failed on a probe pixel (bands {V1_PROBE_VALUE}) used to \
+                 count its output components: {}",
+                    describe_js_error(&err, &mut ctx)
+                ))
+            })?;
+        let components = match returned.as_object().filter(|o| o.is_array()) {
+            Some(array) => array
+                .get(key("length"), &mut ctx)
+                .ok()
+                .and_then(|l| l.as_number())
+                .unwrap_or(0.0) as usize,
+            None if returned.is_number() || returned.is_boolean() => 1,
+            None => 0,
+        };
+        if components == 0 || components > super::setup::MAX_OUTPUT_BANDS {
+            return Err(EvalscriptError::InvalidSetup(format!(
+                "a V1 script must return an array of 1 to {} values, but it returned {}",
+                super::setup::MAX_OUTPUT_BANDS,
+                describe_value(&returned)
             )));
         }
-        Program::new(ctx, setup, evaluate_pixel)
+        let setup = Setup {
+            band_units: vec![None; bands.len()],
+            input_bands: bands,
+            units: None,
+            outputs: vec![OutputSpec {
+                id: "default".into(),
+                bands: components,
+                sample_type: SampleType::Auto,
+                nodata: None,
+            }],
+            mosaicking: Mosaicking::Simple,
+        };
+        let mut program = Program::new(ctx, setup, ScriptFormat::V1Body, entry, Hooks::default())?;
+        program.global_names = program.script_globals("");
+        Ok(program)
     }
 
     fn new(
         mut ctx: Context,
         setup: Setup,
-        evaluate_pixel: JsObject,
+        format: ScriptFormat,
+        entry: JsObject,
+        hooks: Hooks,
     ) -> Result<Program, EvalscriptError> {
         let samples = empty_object(&ctx);
         let band_keys: Vec<PropertyKey> = setup.input_bands.iter().map(|b| key(b)).collect();
@@ -116,7 +303,7 @@ impl Program {
         for band_key in &band_keys {
             samples
                 .set(band_key.clone(), 0.0, false, &mut ctx)
-                .map_err(|err| EvalscriptError::TopLevel(describe_js_error(&err, &mut ctx)))?;
+                .map_err(top_level(&mut ctx))?;
         }
         let input_metadata = empty_object(&ctx);
         let metadata_fields = [
@@ -126,26 +313,56 @@ impl Program {
         for (name, value) in metadata_fields {
             input_metadata
                 .set(key(name), value, false, &mut ctx)
-                .map_err(|err| EvalscriptError::TopLevel(describe_js_error(&err, &mut ctx)))?;
+                .map_err(top_level(&mut ctx))?;
         }
-        let args = [
-            JsValue::from(samples.clone()),
-            JsValue::from(empty_object(&ctx)),
-            JsValue::from(input_metadata),
-            JsValue::from(empty_object(&ctx)),
-            JsValue::from(empty_object(&ctx)),
-        ];
+        let args = match format {
+            ScriptFormat::V1Body => vec![JsValue::from(0.0); band_keys.len()],
+            ScriptFormat::V3 | ScriptFormat::V1Function => {
+                let first = if format == ScriptFormat::V1Function {
+                    let array = boa_engine::object::builtins::JsArray::from_iter(
+                        [JsValue::from(samples.clone())],
+                        &mut ctx,
+                    );
+                    JsValue::from(array)
+                } else {
+                    JsValue::from(samples.clone())
+                };
+                let scenes = if format == ScriptFormat::V1Function {
+                    JsValue::from(
+                        boa_engine::object::builtins::JsArray::new(&mut ctx)
+                            .map_err(top_level(&mut ctx))?,
+                    )
+                } else {
+                    JsValue::from(empty_object(&ctx))
+                };
+                vec![
+                    first,
+                    scenes,
+                    JsValue::from(input_metadata),
+                    JsValue::from(empty_object(&ctx)),
+                    JsValue::from(empty_object(&ctx)),
+                ]
+            }
+        };
         let output_keys = setup.outputs.iter().map(|o| key(&o.id)).collect();
+        let active_bands = setup.outputs.iter().map(|o| o.bands).collect();
         Ok(Program {
             ctx,
             setup,
-            evaluate_pixel,
+            format,
+            entry,
             samples,
             band_keys,
             args,
             output_keys,
             length_key: key("length"),
             budget: DEFAULT_TIME_BUDGET,
+            active_bands,
+            hooks,
+            global_names: Vec::new(),
+            writes_globals: false,
+            compiled: None,
+            boa_reason: None,
         })
     }
 
@@ -153,52 +370,422 @@ impl Program {
         &self.setup
     }
 
+    pub fn format(&self) -> ScriptFormat {
+        self.format
+    }
+
+    /// True once an `evaluate` call was seen changing script-defined global state (a
+    /// counter, a table filled per pixel, an implicit global). Such a script's results
+    /// depend on pixel order and on which context ran which block, so it must run on one
+    /// context in order rather than split across workers.
+    pub fn writes_globals(&self) -> bool {
+        self.writes_globals
+    }
+
     /// Limits the wall time of each `evaluate` call (checked every few pixels) and, through
     /// boa's per-call loop limit derived from it, the time one looping call can run.
     pub fn set_time_budget(&mut self, budget: Duration) {
         self.budget = budget;
         apply_limits(&mut self.ctx, budget);
+        if let Some(c) = &mut self.compiled {
+            c.set_time_budget(budget);
+        }
+    }
+
+    /// `None` when `evaluatePixel` runs compiled to WebAssembly, else why it runs in boa.
+    /// Both tiers give bit-identical outputs; this is for `tessera eval --explain`.
+    pub fn boa_reason(&self) -> Option<&str> {
+        if self.compiled.is_some() {
+            None
+        } else {
+            Some(
+                self.boa_reason
+                    .as_deref()
+                    .unwrap_or("V1 body scripts run in boa"),
+            )
+        }
     }
 
     /// Runs `evaluatePixel` over `len` pixels.
     ///
     /// `bands[k]` holds the values of `setup().input_bands[k]`. Returns one buffer per
     /// output, in `setup().outputs` order, band-sequential (band `b`, pixel `i` at
-    /// `b * len + i`), formatted to the output's sample type.
+    /// `b * len + i`), formatted to the output's sample type. For ORBIT/TILE scripts the
+    /// block is one scene without metadata (see `evaluate_scenes` for the full form).
     pub fn evaluate(
         &mut self,
         bands: &[&[f32]],
         len: usize,
     ) -> Result<Vec<SampleBuffer>, EvalscriptError> {
+        if self.setup.mosaicking != Mosaicking::Simple {
+            let scene = SceneInput {
+                bands: bands.to_vec(),
+                ..SceneInput::default()
+            };
+            return Ok(self.evaluate_scenes(&[scene], len)?.outputs);
+        }
         self.check_input(bands, len)?;
-        let mut buffers: Vec<SampleBuffer> = self
-            .setup
-            .outputs
-            .iter()
-            .map(|o| o.sample_type.zeroed_buffer(o.bands * len))
-            .collect();
+        if let Some(compiled) = &mut self.compiled {
+            let budget = self.budget;
+            let planes = compiled.evaluate(bands, len).map_err(|err| match err {
+                super::wasm::WasmError::TimeBudget { .. } => EvalscriptError::TimeBudget {
+                    budget,
+                    pixels_done: 0,
+                    pixels: len,
+                },
+                other => EvalscriptError::Input(format!("compiled tier: {other}")),
+            })?;
+            let mut planes = planes.iter();
+            let mut buffers = Vec::with_capacity(self.setup.outputs.len());
+            for spec in &self.setup.outputs {
+                let mut buffer = spec.sample_type.zeroed_buffer(spec.bands * len);
+                for band in 0..spec.bands {
+                    let plane = planes.next().map(Vec::as_slice).unwrap_or(&[]);
+                    for (i, value) in plane.iter().enumerate() {
+                        write_sample(&mut buffer, spec.sample_type, band * len + i, *value);
+                    }
+                }
+                buffers.push(buffer);
+            }
+            return Ok(buffers);
+        }
+        self.active_bands = self.setup.outputs.iter().map(|o| o.bands).collect();
+        let before = self.snapshot();
+        let buffers = self.evaluate_simple(bands, len)?;
+        self.compare_snapshot(before);
+        Ok(buffers)
+    }
+
+    /// Runs the script over scenes of the same block: for ORBIT/TILE, `evaluatePixel`
+    /// gets `samples` as an array (one entry per kept scene, in the given order) and the
+    /// `scenes` argument, after `preProcessScenes`/`filterScenes`/`updateOutput`; for
+    /// SIMPLE, exactly one scene is expected. `updateOutputMetadata` runs at the end and
+    /// `outputMetadata.userData` is returned as JSON (the `userdata` output).
+    pub fn evaluate_scenes(
+        &mut self,
+        scenes: &[SceneInput],
+        len: usize,
+    ) -> Result<SceneEvaluation, EvalscriptError> {
+        for scene in scenes {
+            self.check_input(&scene.bands, len)?;
+        }
+        let output_metadata = empty_object(&self.ctx);
+        let before = self.snapshot();
+        let (outputs, scenes_value) = if self.setup.mosaicking == Mosaicking::Simple {
+            if scenes.len() != 1 {
+                return Err(EvalscriptError::Input(format!(
+                    "SIMPLE mosaicking takes exactly one (mosaicked) scene, got {}",
+                    scenes.len()
+                )));
+            }
+            self.active_bands = self.setup.outputs.iter().map(|o| o.bands).collect();
+            if let Some(slot) = self.args.get_mut(4) {
+                *slot = JsValue::from(output_metadata.clone());
+            }
+            let value = self.args.get(1).cloned().unwrap_or_default();
+            (self.evaluate_simple(&scenes[0].bands, len)?, value)
+        } else {
+            self.evaluate_multi(scenes, len, &output_metadata)?
+        };
+        if let Some(hook) = self.hooks.update_output_metadata.clone() {
+            let args = [
+                scenes_value,
+                self.args[2].clone(),
+                JsValue::from(output_metadata.clone()),
+            ];
+            hook.call(&JsValue::undefined(), &args, &mut self.ctx)
+                .map_err(|err| {
+                    EvalscriptError::TopLevel(format!(
+                        "updateOutputMetadata threw: {}",
+                        describe_js_error(&err, &mut self.ctx)
+                    ))
+                })?;
+        }
+        let user_data = output_metadata
+            .get(key("userData"), &mut self.ctx)
+            .map_err(top_level(&mut self.ctx))?;
+        let user_data = if user_data.is_undefined() {
+            None
+        } else {
+            user_data
+                .to_json(&mut self.ctx)
+                .map_err(top_level(&mut self.ctx))?
+        };
+        self.compare_snapshot(before);
+        Ok(SceneEvaluation {
+            outputs,
+            bands: self.active_bands.clone(),
+            user_data,
+        })
+    }
+
+    /// The SIMPLE hot path: one reused `samples` object (or argument list), cached args.
+    fn evaluate_simple(
+        &mut self,
+        bands: &[&[f32]],
+        len: usize,
+    ) -> Result<Vec<SampleBuffer>, EvalscriptError> {
+        let mut buffers = self.zeroed_buffers(len);
         let start = Instant::now();
+        let v1_body = self.format == ScriptFormat::V1Body;
         for pixel in 0..len {
             if pixel % BUDGET_CHECK_INTERVAL == 0 && start.elapsed() > self.budget {
-                return Err(EvalscriptError::TimeBudget {
-                    budget: self.budget,
-                    pixels_done: pixel,
-                    pixels: len,
-                });
+                return Err(self.budget_error(pixel, len));
             }
-            for (band_key, values) in self.band_keys.iter().zip(bands) {
-                let value = JsValue::from(f64::from(values[pixel]));
-                self.samples
-                    .set(band_key.clone(), value, false, &mut self.ctx)
-                    .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
+            if v1_body {
+                for (slot, values) in self.args.iter_mut().zip(bands) {
+                    *slot = JsValue::from(f64::from(values[pixel]));
+                }
+            } else {
+                // Straight into the property map: skips [[Set]]'s descriptor lookups and
+                // re-validation, and keeps the object's shape (same keys, same attributes).
+                for (band_key, values) in self.band_keys.iter().zip(bands) {
+                    let value = JsValue::from(f64::from(values[pixel]));
+                    self.samples
+                        .insert_property(band_key.clone(), data_property(value));
+                }
             }
             let returned = self
-                .evaluate_pixel
+                .entry
                 .call(&JsValue::undefined(), &self.args, &mut self.ctx)
                 .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
             self.store_return(&returned, pixel, len, &mut buffers)?;
         }
         Ok(buffers)
+    }
+
+    /// ORBIT/TILE: scene hooks, then per pixel a fresh `samples` array of fresh objects
+    /// (scripts sort or splice it, so it is not reused).
+    fn evaluate_multi(
+        &mut self,
+        scenes: &[SceneInput],
+        len: usize,
+        output_metadata: &JsObject,
+    ) -> Result<(Vec<SampleBuffer>, JsValue), EvalscriptError> {
+        let prepared = self.prepare_scenes(scenes)?;
+        let (keep, scenes_value) = prepared;
+        let mut buffers = self.zeroed_buffers(len);
+        let input_metadata = self.args[2].clone();
+        let custom = JsValue::from(empty_object(&self.ctx));
+        let start = Instant::now();
+        for pixel in 0..len {
+            if pixel % BUDGET_CHECK_INTERVAL == 0 && start.elapsed() > self.budget {
+                return Err(self.budget_error(pixel, len));
+            }
+            let mut entries = Vec::with_capacity(keep.len());
+            for &scene in &keep {
+                let object = empty_object(&self.ctx);
+                for (band_key, values) in self.band_keys.iter().zip(&scenes[scene].bands) {
+                    object
+                        .set(
+                            band_key.clone(),
+                            f64::from(values[pixel]),
+                            false,
+                            &mut self.ctx,
+                        )
+                        .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
+                }
+                entries.push(JsValue::from(object));
+            }
+            let samples = boa_engine::object::builtins::JsArray::from_iter(entries, &mut self.ctx);
+            let args = [
+                JsValue::from(samples),
+                scenes_value.clone(),
+                input_metadata.clone(),
+                custom.clone(),
+                JsValue::from(output_metadata.clone()),
+            ];
+            let returned = self
+                .entry
+                .call(&JsValue::undefined(), &args, &mut self.ctx)
+                .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
+            self.store_return(&returned, pixel, len, &mut buffers)?;
+        }
+        Ok((buffers, scenes_value))
+    }
+
+    /// Calls the prelude's `__tessera_prepare` with the scene metadata and hooks; returns
+    /// the indices of the kept scenes and the `scenes` argument.
+    fn prepare_scenes(
+        &mut self,
+        scenes: &[SceneInput],
+    ) -> Result<(Vec<usize>, JsValue), EvalscriptError> {
+        let metas: Vec<serde_json::Value> = scenes.iter().map(SceneInput::meta_json).collect();
+        let (from, to) = scenes
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| {
+                (lo.min(s.date_ms as f64), hi.max(s.date_ms as f64))
+            });
+        let (from, to) = if from.is_finite() {
+            (from, to)
+        } else {
+            (0.0, 0.0)
+        };
+        let ctx = &mut self.ctx;
+        let prepare = ctx
+            .global_object()
+            .get(key("__tessera_prepare"), ctx)
+            .map_err(top_level(ctx))?;
+        let Some(prepare) = prepare.as_object().filter(|o| o.is_callable()) else {
+            return Err(EvalscriptError::TopLevel("runtime helper missing".into()));
+        };
+        let range = boa_engine::object::builtins::JsArray::from_iter(
+            [JsValue::from(from), JsValue::from(to)],
+            ctx,
+        );
+        let hooks = empty_object(ctx);
+        let hook_fields = [
+            ("preProcessScenes", &self.hooks.pre_process_scenes),
+            ("filterScenes", &self.hooks.filter_scenes),
+            ("updateOutput", &self.hooks.update_output),
+        ];
+        for (name, hook) in hook_fields {
+            if let Some(hook) = hook {
+                hooks
+                    .set(key(name), hook.clone(), false, ctx)
+                    .map_err(top_level(ctx))?;
+            }
+        }
+        let outputs = empty_object(ctx);
+        for spec in &self.setup.outputs {
+            outputs
+                .set(key(&spec.id), spec.bands as f64, false, ctx)
+                .map_err(top_level(ctx))?;
+        }
+        let metas_json = serde_json::Value::Array(metas).to_string();
+        let args = [
+            JsValue::from(JsString::from(metas_json.as_str())),
+            JsValue::from(JsString::from(self.setup.mosaicking.name())),
+            JsValue::from(range),
+            JsValue::from(hooks),
+            self.args[2].clone(),
+            JsValue::from(outputs.clone()),
+        ];
+        let result = prepare
+            .call(&JsValue::undefined(), &args, ctx)
+            .map_err(|err| {
+                EvalscriptError::TopLevel(format!(
+                    "scene hooks (preProcessScenes/filterScenes/updateOutput) failed: {}",
+                    describe_js_error(&err, ctx)
+                ))
+            })?;
+        let result = result
+            .as_object()
+            .ok_or_else(|| EvalscriptError::TopLevel("bad scene preparation".into()))?;
+        let keep_value = result.get(key("keep"), ctx).map_err(top_level(ctx))?;
+        let keep_json = keep_value.to_json(ctx).map_err(top_level(ctx))?;
+        let keep: Vec<usize> = keep_json
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        if keep.iter().any(|&i| i >= scenes.len()) {
+            return Err(EvalscriptError::TopLevel(
+                "scene hooks returned an unknown scene".into(),
+            ));
+        }
+        let mut bands = Vec::with_capacity(self.setup.outputs.len());
+        for spec in &self.setup.outputs {
+            let value = outputs.get(key(&spec.id), ctx).map_err(top_level(ctx))?;
+            match value.as_number() {
+                Some(n)
+                    if n.fract() == 0.0
+                        && n >= 1.0
+                        && n <= super::setup::MAX_OUTPUT_BANDS as f64 =>
+                {
+                    bands.push(n as usize)
+                }
+                _ => {
+                    return Err(EvalscriptError::InvalidSetup(format!(
+                        "updateOutput set output '{}' to {} bands; it must be a whole number \
+                         from 1 to {}",
+                        spec.id,
+                        value.display(),
+                        super::setup::MAX_OUTPUT_BANDS
+                    )))
+                }
+            }
+        }
+        self.active_bands = bands;
+        let scenes_value = result.get(key("scenes"), ctx).map_err(top_level(ctx))?;
+        Ok((keep, scenes_value))
+    }
+
+    fn zeroed_buffers(&self, len: usize) -> Vec<SampleBuffer> {
+        self.setup
+            .outputs
+            .iter()
+            .zip(&self.active_bands)
+            .map(|(o, &bands)| o.sample_type.zeroed_buffer(bands * len))
+            .collect()
+    }
+
+    fn budget_error(&self, pixel: usize, len: usize) -> EvalscriptError {
+        EvalscriptError::TimeBudget {
+            budget: self.budget,
+            pixels_done: pixel,
+            pixels: len,
+        }
+    }
+
+    /// Names of globals the script itself defined: global-object properties that are not
+    /// builtins or helpers, plus top-level `let`/`const`/`var`/`class` names.
+    fn script_globals(&mut self, source: &str) -> Vec<String> {
+        let probe = "Object.getOwnPropertyNames(globalThis).filter(function (n) { \
+                     return __tessera_builtin_globals.indexOf(n) < 0 && n.indexOf('__tessera') !== 0; })";
+        let mut names: Vec<String> = self
+            .ctx
+            .eval(Source::from_bytes(probe))
+            .ok()
+            .and_then(|v| v.to_json(&mut self.ctx).ok().flatten())
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        for name in super::v1::top_level_declarations(source) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    fn snapshot(&mut self) -> Option<String> {
+        if self.writes_globals {
+            return None;
+        }
+        let snap = self
+            .ctx
+            .global_object()
+            .get(key("__tessera_snapshot"), &mut self.ctx)
+            .ok()?;
+        let snap = snap.as_object()?;
+        let names = boa_engine::object::builtins::JsArray::from_iter(
+            self.global_names
+                .iter()
+                .map(|n| JsValue::from(JsString::from(n.as_str()))),
+            &mut self.ctx,
+        );
+        let text = snap
+            .call(
+                &JsValue::undefined(),
+                &[JsValue::from(names)],
+                &mut self.ctx,
+            )
+            .ok()?;
+        text.as_string().map(|s| s.to_std_string_escaped())
+    }
+
+    /// Also catches implicit globals created during the block (new global names).
+    fn compare_snapshot(&mut self, before: Option<String>) {
+        let Some(before) = before else { return };
+        let known = self.global_names.len();
+        let current = self.script_globals("");
+        let new_names = current.iter().any(|n| !self.global_names.contains(n));
+        if new_names {
+            self.writes_globals = true;
+            return;
+        }
+        debug_assert!(known == self.global_names.len());
+        if self.snapshot().is_some_and(|after| after != before) {
+            self.writes_globals = true;
+        }
     }
 
     fn check_input(&self, bands: &[&[f32]], len: usize) -> Result<(), EvalscriptError> {
@@ -259,7 +846,7 @@ impl Program {
             _ => Err(bad(format!(
                 "evaluatePixel returned {}; it must return an array of {} values{}",
                 describe_value(returned),
-                self.setup.outputs[0].bands,
+                self.active_bands[0],
                 if single {
                     String::new()
                 } else {
@@ -273,6 +860,7 @@ impl Program {
     }
 
     /// Writes the values for output `output`: an array (a bare number for 1-band outputs).
+    /// Extra values are dropped; too few fail with the output's id.
     fn store_output(
         &mut self,
         value: &JsValue,
@@ -281,9 +869,8 @@ impl Program {
         len: usize,
         buffers: &mut [SampleBuffer],
     ) -> Result<(), EvalscriptError> {
-        let spec = &self.setup.outputs[output];
-        let (bands, sample_type) = (spec.bands, spec.sample_type);
-        let id = || self.setup.outputs[output].id.clone();
+        let sample_type = self.setup.outputs[output].sample_type;
+        let bands = self.active_bands[output];
         let buffer = &mut buffers[output];
         let array = value.as_object().filter(|o| o.is_array());
         let Some(array) = array else {
@@ -294,11 +881,37 @@ impl Program {
             }
             let message = format!(
                 "output '{}' needs an array of {bands} values, but evaluatePixel returned {}",
-                id(),
+                self.setup.outputs[output].id,
                 describe_value(value)
             );
             return Err(EvalscriptError::BadReturn { pixel, message });
         };
+        // Fast path: read a dense array's own elements straight from its property map.
+        let mut fast = [0.0f64; 8];
+        let fast_ok = bands <= fast.len() && {
+            let borrowed = array.borrow();
+            let props = borrowed.properties();
+            let mut ok = true;
+            for (band, slot) in fast.iter_mut().enumerate().take(bands) {
+                match props
+                    .get(&PropertyKey::from(band as u32))
+                    .and_then(|d| d.value().and_then(JsValue::as_number))
+                {
+                    Some(n) => *slot = n,
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            ok
+        };
+        if fast_ok {
+            for (band, &number) in fast.iter().enumerate().take(bands) {
+                write_sample(buffer, sample_type, band * len + pixel, number);
+            }
+            return Ok(());
+        }
         let length = array
             .get(self.length_key.clone(), &mut self.ctx)
             .ok()
@@ -307,7 +920,7 @@ impl Program {
         if length < bands as f64 {
             let message = format!(
                 "output '{}' has {bands} bands but evaluatePixel returned {length} values",
-                id()
+                self.setup.outputs[output].id
             );
             return Err(EvalscriptError::BadReturn { pixel, message });
         }
@@ -330,6 +943,75 @@ impl Program {
         let ids: Vec<&str> = self.setup.outputs.iter().map(|o| o.id.as_str()).collect();
         ids.join(", ")
     }
+}
+
+/// The V1/V2 setup: `setInputComponents` gave the bands and `setOutputComponentCount`
+/// the number of AUTO output components. `None` if `setInputComponents` was not called.
+fn legacy_setup(ctx: &mut Context) -> Result<Option<Setup>, EvalscriptError> {
+    let state = ctx
+        .global_object()
+        .get(key("__tessera_legacy"), ctx)
+        .map_err(top_level(ctx))?;
+    let Some(state) = state.as_object() else {
+        return Ok(None);
+    };
+    let inputs = state.get(key("inputs"), ctx).map_err(top_level(ctx))?;
+    let Some(inputs) = inputs.to_json(ctx).ok().flatten() else {
+        return Ok(None);
+    };
+    let Some(list) = inputs.as_array() else {
+        return Ok(None);
+    };
+    let mut bands: Vec<String> = Vec::new();
+    for entry in list {
+        let Some(name) = entry.as_str() else {
+            return Err(EvalscriptError::InvalidSetup(
+                "setInputComponents() takes an array of bands such as [dss.B04, dss.B08]".into(),
+            ));
+        };
+        if !bands.iter().any(|b| b == name) {
+            bands.push(name.to_string());
+        }
+    }
+    let count = state
+        .get(key("outputs"), ctx)
+        .map_err(top_level(ctx))?
+        .as_number();
+    let components = match count {
+        Some(n) if n.fract() == 0.0 && n >= 1.0 && n <= super::setup::MAX_OUTPUT_BANDS as f64 => {
+            n as usize
+        }
+        _ => {
+            return Err(EvalscriptError::InvalidSetup(
+                "a V1/V2 setup(dss) must call setOutputComponentCount(n) with n from 1 to 1024"
+                    .into(),
+            ))
+        }
+    };
+    Ok(Some(Setup {
+        band_units: vec![None; bands.len()],
+        input_bands: bands,
+        units: None,
+        outputs: vec![OutputSpec {
+            id: "default".into(),
+            bands: components,
+            sample_type: SampleType::Auto,
+            nodata: None,
+        }],
+        mosaicking: Mosaicking::Simple,
+    }))
+}
+
+/// An ordinary writable, enumerable, configurable data property (what `samples.B04 = v`
+/// creates), so scripts see the same object as with `set`.
+#[inline]
+fn data_property(value: JsValue) -> PropertyDescriptor {
+    PropertyDescriptor::builder()
+        .value(value)
+        .writable(true)
+        .enumerable(true)
+        .configurable(true)
+        .build()
 }
 
 fn pixel_error(ctx: &mut Context, pixel: usize, err: &boa_engine::JsError) -> EvalscriptError {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use boa_engine::error::EngineError;
 use boa_engine::object::ObjectInitializer;
 use boa_engine::property::Attribute;
-use boa_engine::{Context, JsError, JsString};
+use boa_engine::{Context, JsError, JsString, Source};
 
 use super::error::EvalscriptError;
 use super::sample_type::SampleType;
@@ -39,8 +39,14 @@ pub(crate) fn new_context(budget: Duration) -> Result<Context, EvalscriptError> 
         "Mosaicking",
         Mosaicking::ALL.iter().map(|(_, n)| *n),
     )?;
+    ctx.eval(Source::from_bytes(PRELUDE))
+        .map_err(|err| EvalscriptError::TopLevel(format!("helper library failed: {err}")))?;
     Ok(ctx)
 }
+
+/// The helper library of evalscript-v3.md §4 (visualizers, colour helpers, QA decoders,
+/// the V1/V2 setup API) plus the internal `__tessera_*` functions the runtime calls.
+pub(crate) const PRELUDE: &str = include_str!("prelude.js");
 
 /// Sets boa's loop and recursion limits from the time budget.
 ///
@@ -126,19 +132,16 @@ fn error_line(err: &JsError) -> Option<u32> {
     rest[..end].parse().ok()
 }
 
-/// Adds context to a parser error: where an unexpected end is, and what a top-level
-/// `return` means (a V1 "simple script", which this engine does not run yet).
+/// Adds context to a parser error: the position of an unexpected end (boa reports no
+/// position for it), so that every syntax error names a line and a column.
 pub(crate) fn describe_syntax_error(message: &str, source: &str) -> String {
     let mut text = message.to_string();
     if !text.contains("line") {
         let lines = source.lines().count().max(1);
-        text.push_str(&format!(" at the end of the script (line {lines})"));
-    }
-    if text.contains("return") {
-        text.push_str(
-            "; a top-level `return` marks a V1 script, which is not supported yet: \
-             use a V3 script with setup() and evaluatePixel()",
-        );
+        let column = source.lines().last().map_or(0, |l| l.chars().count()) + 1;
+        text.push_str(&format!(
+            " at the end of the script (line {lines}, col {column})"
+        ));
     }
     text
 }
@@ -223,12 +226,12 @@ mod tests {
     #[test]
     fn syntax_error_context() {
         assert_eq!(
-            describe_syntax_error("abrupt end", "a\nb\nc"),
-            "abrupt end at the end of the script (line 3)"
+            describe_syntax_error("abrupt end", "a\nb\ncd"),
+            "abrupt end at the end of the script (line 3, col 3)"
         );
-        assert!(
-            describe_syntax_error("unexpected token 'return' at line 2, col 1", "")
-                .contains("V1 script")
+        assert_eq!(
+            describe_syntax_error("unexpected token at line 2, col 1", ""),
+            "unexpected token at line 2, col 1"
         );
     }
 }

@@ -145,15 +145,14 @@ fn mosaicking_spellings() {
         compile(&with("Mosaicking.SIMPLE")).setup().mosaicking,
         Mosaicking::Simple
     );
-    let orbit = compile_err(&with("Mosaicking.ORBIT"));
-    assert!(
-        matches!(&orbit, EvalscriptError::Unsupported(m) if m.contains("ORBIT")),
-        "{orbit}"
+    // ORBIT and TILE compile now (they ran as Unsupported before).
+    assert_eq!(
+        compile(&with("Mosaicking.ORBIT")).setup().mosaicking,
+        Mosaicking::Orbit
     );
-    let tile = compile_err(&with("'tile'"));
-    assert!(
-        matches!(&tile, EvalscriptError::Unsupported(m) if m.contains("TILE")),
-        "{tile}"
+    assert_eq!(
+        compile(&with("'tile'")).setup().mosaicking,
+        Mosaicking::Tile
     );
     let bad = compile_err(&with("'DAILY'"));
     assert!(
@@ -280,11 +279,15 @@ fn syntax_error_names_line() {
 }
 
 #[test]
-fn v1_script_gets_a_hint() {
-    let err = compile_err("//VERSION=3\nlet ndvi = (B08 - B04) / (B08 + B04);\nreturn [ndvi];");
-    assert!(
-        matches!(&err, EvalscriptError::Syntax(m) if m.contains("V1 script")),
-        "{err}"
+fn v1_body_with_version_3_header_runs() {
+    // Was a syntax error with a hint; V1 bodies are detected from the code and run now.
+    let mut p = compile("//VERSION=3\nlet ndvi = (B08 - B04) / (B08 + B04);\nreturn [ndvi];");
+    assert_eq!(p.format(), ScriptFormat::V1Body);
+    assert_eq!(p.setup().input_bands, vec!["B08", "B04"]);
+    // AUTO: (0.5-0.1)/(0.6) = 0.6667 -> 170
+    assert_eq!(
+        eval(&mut p, &[&[0.5], &[0.1]], 1),
+        vec![SampleBuffer::U8(vec![170])]
     );
 }
 
@@ -614,8 +617,11 @@ fn infinite_loop_is_stopped() {
     p.set_time_budget(Duration::from_millis(200));
     let start = Instant::now();
     let err = eval_err(&mut p, &[&[0.0]], 1);
+    // boa stops it with its loop limit; the compiled tier (this script compiles) with its
+    // epoch deadline. Either way the tile fails with a budget error.
     assert!(
-        matches!(&err, EvalscriptError::Limit { pixel: 0, message } if message.contains("loop")),
+        matches!(&err, EvalscriptError::Limit { pixel: 0, message } if message.contains("loop"))
+            || matches!(&err, EvalscriptError::TimeBudget { pixels: 1, .. }),
         "{err}"
     );
     assert!(
@@ -654,13 +660,49 @@ fn runaway_recursion_is_stopped() {
 }
 
 #[test]
-fn slow_script_exceeds_time_budget_between_pixels() {
-    // ~5k loop iterations per pixel: each pixel is legal, the block is too slow.
+fn slow_compiled_script_exceeds_time_budget() {
+    // ~5M loop iterations per pixel: legal per pixel, far too slow for the block.
     let mut p = compile(&script(
         "[]",
         "{ bands: 1 }",
-        "var s = 0; for (var i = 0; i < 5000; i++) { s += i; } return [s];",
+        "var s = 0; for (var i = 0; i < 5000000; i++) { s += i; } return [s];",
     ));
+    assert_eq!(
+        p.boa_reason(),
+        None,
+        "this script is in the compiled subset"
+    );
+    p.set_time_budget(Duration::from_millis(30));
+    let start = Instant::now();
+    let err = eval_err(&mut p, &[], 1_000_000);
+    assert!(
+        matches!(
+            &err,
+            EvalscriptError::TimeBudget {
+                pixels: 1_000_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn slow_script_exceeds_time_budget_between_pixels() {
+    // ~5k loop iterations per pixel: each pixel is legal, the block is too slow. The
+    // try/catch keeps it in boa (the compiled tier refuses it), whose budget is checked
+    // between pixels.
+    let mut p = compile(&script(
+        "[]",
+        "{ bands: 1 }",
+        "var s = 0; try { for (var i = 0; i < 5000; i++) { s += i; } } catch (e) {} return [s];",
+    ));
+    assert!(p.boa_reason().is_some());
     p.set_time_budget(Duration::from_millis(30));
     let err = eval_err(&mut p, &[], 1_000_000);
     assert!(
@@ -697,5 +739,99 @@ fn ndvi_throughput() {
     println!(
         "NDVI: {len} px in {elapsed:?} = {:.0} px/s",
         len as f64 / elapsed.as_secs_f64()
+    );
+}
+
+// ---- formats, analysis errors, scenes ----
+
+#[test]
+fn syntax_errors_name_line_and_column() {
+    for src in [
+        "//VERSION=3\nfunction setup() {\n  return { input: [, };\n}\n",
+        "function setup() {\n  return 1;\n",
+        "let a = ;\nreturn [a];",
+    ] {
+        let err = compile_err(src);
+        assert!(
+            matches!(&err, EvalscriptError::Syntax(m) if m.contains("line") && m.contains("col")),
+            "{src}: {err}"
+        );
+    }
+    let err = compile_err("//VERSION=3\nfunction setup() {\n  return { input: [, };\n}\n");
+    assert!(err.to_string().contains("line 3"), "{err}");
+}
+
+#[test]
+fn v1_function_style_needs_output_count() {
+    let err = compile_err(
+        "function setup(dss) { setInputComponents([dss.B04]); }\n\
+         function evaluatePixel(samples) { return [samples[0].B04]; }",
+    );
+    assert!(
+        matches!(&err, EvalscriptError::InvalidSetup(m) if m.contains("setOutputComponentCount")),
+        "{err}"
+    );
+}
+
+#[test]
+fn v1_body_failing_its_probe_is_reported() {
+    let err = compile_err("if (B04 > 0) throw 'nope';\nreturn [B04];");
+    assert!(
+        matches!(&err, EvalscriptError::TopLevel(m) if m.contains("probe") && m.contains("nope")),
+        "{err}"
+    );
+    let err = compile_err("var x = B04;\nreturn 'text';");
+    assert!(
+        matches!(&err, EvalscriptError::InvalidSetup(m) if m.contains("V1 script")),
+        "{err}"
+    );
+}
+
+#[test]
+fn scene_hooks_must_return_given_scenes() {
+    let mut p = compile(
+        "function setup() { return { input: ['B04'], output: { bands: 1 }, mosaicking: 'TILE' }; }\n\
+         function preProcessScenes(c) { c.scenes.tiles = [{ date: 'x' }]; return c; }\n\
+         function evaluatePixel(s) { return [s.length]; }",
+    );
+    let data: &[f32] = &[0.0];
+    let scenes = [SceneInput {
+        bands: vec![data],
+        ..SceneInput::default()
+    }];
+    let err = match p.evaluate_scenes(&scenes, 1) {
+        Ok(r) => panic!("expected an error, got {r:?}"),
+        Err(err) => err,
+    };
+    assert!(err.to_string().contains("preProcessScenes"), "{err}");
+}
+
+#[test]
+fn simple_scripts_report_user_data() {
+    let mut p = compile(
+        "var n = 0;\nfunction setup() { return { input: ['B04'], output: { bands: 1 } }; }\n\
+         function evaluatePixel(s, sc, im, cd, om) { om.userData = { last: s.B04 }; return [0]; }",
+    );
+    let data: &[f32] = &[0.5, 0.25];
+    let scenes = [SceneInput {
+        bands: vec![data],
+        ..SceneInput::default()
+    }];
+    let result = match p.evaluate_scenes(&scenes, 2) {
+        Ok(r) => r,
+        Err(err) => panic!("{err}"),
+    };
+    assert_eq!(result.user_data, Some(serde_json::json!({ "last": 0.25 })));
+    assert_eq!(result.bands, vec![1]);
+    let err = p.evaluate_scenes(&[], 2);
+    assert!(matches!(err, Err(EvalscriptError::Input(m)) if m.contains("exactly one")));
+}
+
+#[test]
+fn v1_body_syntax_error_points_past_the_return() {
+    let err = compile_err("var a = B04;\nif (a > 0) return [a];\nvar b = (;\nreturn [b];");
+    assert!(
+        matches!(&err, EvalscriptError::Syntax(m) if m.contains("line 3")),
+        "{err}"
     );
 }

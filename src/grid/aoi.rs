@@ -126,6 +126,67 @@ fn signed_area(ring: &[Point]) -> f64 {
         / 2.0
 }
 
+/// Sine of the turn a -> b -> c, 0 when the three points are collinear up to float noise.
+fn turn(a: Point, b: Point, c: Point) -> f64 {
+    let (u, v) = ([b[0] - a[0], b[1] - a[1]], [c[0] - a[0], c[1] - a[1]]);
+    let cross = u[0] * v[1] - u[1] * v[0];
+    let norm = u[0].hypot(u[1]) * v[0].hypot(v[1]);
+    if norm == 0.0 || (cross / norm).abs() < 1e-12 {
+        0.0
+    } else {
+        cross.signum()
+    }
+}
+
+/// A point where two edges of a polygon's rings cross *properly* (each edge strictly
+/// separates the other's ends), found by a sweep over edges sorted by west end. Touching
+/// and collinear overlaps are allowed: clipping a geometry to its bbox legitimately leaves
+/// zero-area slivers along the bbox edge, and holes may touch the exterior.
+fn first_crossing(rings: &[Vec<Point>]) -> Option<Point> {
+    let mut edges: Vec<(Point, Point)> = rings
+        .iter()
+        .flat_map(|r| r.windows(2).map(|w| (w[0], w[1])))
+        .collect();
+    edges.sort_by(|p, q| p.0[0].min(p.1[0]).total_cmp(&q.0[0].min(q.1[0])));
+    for (k, &(a, b)) in edges.iter().enumerate() {
+        let x_max = a[0].max(b[0]);
+        let (y_min, y_max) = (a[1].min(b[1]), a[1].max(b[1]));
+        for &(c, d) in &edges[k + 1..] {
+            if c[0].min(d[0]) > x_max {
+                break;
+            }
+            if c[1].max(d[1]) < y_min || c[1].min(d[1]) > y_max {
+                continue;
+            }
+            let crosses =
+                turn(a, b, c) * turn(a, b, d) < 0.0 && turn(c, d, a) * turn(c, d, b) < 0.0;
+            if crosses {
+                let (r, s) = ([b[0] - a[0], b[1] - a[1]], [d[0] - c[0], d[1] - c[1]]);
+                let t = ((c[0] - a[0]) * s[1] - (c[1] - a[1]) * s[0]) / (r[0] * s[1] - r[1] * s[0]);
+                return Some([a[0] + t * r[0], a[1] + t * r[1]]);
+            }
+        }
+    }
+    None
+}
+
+/// False for rings whose area is zero up to float noise (collinear corners such as
+/// (15.1, 45.8), (15.2, 45.9), (15.3, 46.0) leave ~1e-17 deg² of rounding area): the
+/// area must exceed 1e-12 of the squared extent, far below any real shape (a 1 m square
+/// has a ratio of 1).
+fn has_area(ring: &[Point]) -> bool {
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [-f64::INFINITY; 2]);
+    for p in ring {
+        lo = [lo[0].min(p[0]), lo[1].min(p[1])];
+        hi = [hi[0].max(p[0]), hi[1].max(p[1])];
+    }
+    let extent = (hi[0] - lo[0]).max(hi[1] - lo[1]);
+    // Shoelace relative to a corner: absolute coordinates (~1e2) would add ~1e-13 of
+    // cancellation noise, more than the threshold for small rings.
+    let local: Vec<Point> = ring.iter().map(|p| [p[0] - lo[0], p[1] - lo[1]]).collect();
+    signed_area(&local).abs() > 1e-12 * extent * extent
+}
+
 /// Removes consecutive duplicates and closes the ring; `None` if fewer than 3 corners remain.
 fn normalise_ring(mut ring: Vec<Point>) -> Option<Vec<Point>> {
     ring.dedup();
@@ -164,12 +225,20 @@ impl Aoi {
                     .ok_or_else(|| invalid("a ring needs at least 3 distinct positions"))?;
                 rings.push(ring);
             }
+            if let Some(p) = first_crossing(&rings) {
+                return Err(invalid(format!(
+                    "the polygon is self-intersecting: its edges cross near longitude {:.6}, \
+                     latitude {:.6}; send a valid (simple) polygon or split it into a \
+                     MultiPolygon",
+                    p[0], p[1]
+                )));
+            }
             let mut rings = rings.into_iter();
             // Zero-area rings (collinear points) cover nothing and are dropped.
-            let Some(exterior) = rings.next().filter(|r| signed_area(r) != 0.0) else {
+            let Some(exterior) = rings.next().filter(|r| has_area(r)) else {
                 continue;
             };
-            let holes: Vec<Vec<Point>> = rings.filter(|h| signed_area(h) != 0.0).collect();
+            let holes: Vec<Vec<Point>> = rings.filter(|h| has_area(h)).collect();
             for p in &exterior {
                 bbox = [
                     bbox[0].min(p[0]),

@@ -194,3 +194,63 @@ fn errors() {
     }]);
     assert!(matches!(short_ring, Err(GridError::InvalidAoi(_))));
 }
+
+#[test]
+fn self_intersecting_polygons_are_rejected_with_the_crossing() {
+    // Bow tie: edges (0,0)-(1,1) and (1,0)-(0,1) cross at (0.5, 0.5).
+    let bow_tie = json!({"geometry": {"type": "Polygon", "coordinates":
+        [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}});
+    let err = parse_bounds(&bow_tie).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("self-intersecting"), "{msg}");
+    assert!(
+        msg.contains("longitude 0.500000, latitude 0.500000"),
+        "{msg}"
+    );
+    // A hole crossing its exterior is caught too.
+    let hole_out = json!({"geometry": {"type": "Polygon", "coordinates": [
+        [[0, 0], [2, 0], [2, 2], [0, 2], [0, 0]],
+        [[1, 1], [3, 1], [3, 1.5], [1, 1.5], [1, 1]]]}});
+    assert!(parse_bounds(&hole_out)
+        .unwrap_err()
+        .to_string()
+        .contains("self-intersecting"));
+    // Touching is allowed: a hole touching the exterior at one corner, and a concave
+    // polygon whose vertex lies on another edge's line but not on the edge.
+    let touching = json!({"geometry": {"type": "Polygon", "coordinates": [
+        [[0, 0], [2, 0], [2, 2], [0, 2], [0, 0]],
+        [[0, 0], [1, 0.5], [0.5, 1], [0, 0]]]}});
+    assert!(parse_bounds(&touching).is_ok());
+    let concave = json!({"geometry": {"type": "Polygon", "coordinates":
+        [[[0, 0], [4, 0], [4, 4], [2, 1], [0, 4], [0, 0]]]}});
+    assert!(parse_bounds(&concave).is_ok());
+    // A geometry clipped by a bbox keeps its zero-area slivers without being rejected.
+    let clipped = json!({"bbox": [0, 0, 3, 2], "geometry": {"type": "Polygon", "coordinates":
+        [[[1, -1], [2, -1], [2, 3], [1.6, 3], [1.5, 1], [1.4, 3], [1, 3], [1, -1]]]}});
+    assert!(parse_bounds(&clipped).is_ok());
+}
+
+#[test]
+fn empty_geometries_are_rejected() {
+    for case in [
+        json!({"geometry": {"type": "Polygon", "coordinates": []}}),
+        json!({"geometry": {"type": "MultiPolygon", "coordinates": []}}),
+        json!({"geometry": {"type": "Polygon", "coordinates": [[]]}}),
+        json!({"geometry": {"type": "Polygon", "coordinates": [[[5, 5], [5, 5], [5, 5], [5, 5]]]}}),
+    ] {
+        let err = parse_bounds(&case).unwrap_err();
+        assert!(matches!(err, GridError::InvalidAoi(_)), "{case}: {err}");
+    }
+}
+
+#[test]
+fn collinear_rings_with_rounding_noise_are_empty() {
+    let collinear = json!({"geometry": {"type": "Polygon", "coordinates":
+        [[[15.1, 45.8], [15.2, 45.9], [15.3, 46.0], [15.1, 45.8]]]}});
+    let err = parse_bounds(&collinear).unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+    // A 1 m² square (~1e-5°) is still an area.
+    let tiny = json!({"geometry": {"type": "Polygon", "coordinates":
+        [[[15.0, 45.0], [15.00001, 45.0], [15.00001, 45.00001], [15.0, 45.00001], [15.0, 45.0]]]}});
+    assert!(parse_bounds(&tiny).is_ok());
+}

@@ -20,6 +20,8 @@ pub fn latitude_band(lat: f64) -> char {
     char::from(BAND_LETTERS[index])
 }
 
+// `is_multiple_of` needs Rust 1.87; the crate's MSRV is 1.85.
+#[allow(clippy::manual_is_multiple_of)]
 fn row_offset(zone: u8) -> u32 {
     if zone % 2 == 0 {
         5

@@ -2,21 +2,26 @@
 //!
 //! Pure geometry, no I/O. Layers, bottom up:
 //! * [`tm`]: WGS84 transverse Mercator / UTM and EPSG:3857, hand-written (no projection crate).
-//! * [`mgrs`]: Sentinel-2 naming of 100 km MGRS squares.
+//! * [`mgrs`]: Sentinel-2 naming of 100 km MGRS squares and the name -> UTM bounds rule.
+//! * [`s2`]: which squares are Sentinel-2 tiles (ESA's list, embedded as a 12 kB bitmap).
 //! * [`aoi`]: Process API `input.bounds` -> lon/lat polygons ([`Aoi`]).
 //! * `region`: AOI ∩ lon/lat box, reprojected, with a bucket index for cell tests.
 //! * [`tiling`]: grid cells intersecting an AOI ([`tiles`]).
+//! * [`geojson`]: AOI files in, tiles out as GeoJSON (`tessera grid tiles`).
 //!
 //! The grid catalogue follows tiling-grids.md §1.1 (ids 0-3; the LAEA grids 6/7 are not
 //! implemented).
 
 pub mod aoi;
+pub mod geojson;
 pub mod mgrs;
 mod region;
+pub mod s2;
 pub mod tiling;
 pub mod tm;
 
 pub use aoi::{parse_bounds, parse_crs, Aoi, Crs, Polygon};
+pub use geojson::{aoi_from_geojson, tiles_feature_collection, tiles_geojson};
 pub use tiling::{estimate_tile_count, tiles, tiles_with_limit, Tile, TilingSpec};
 
 use serde::{Deserialize, Serialize};

@@ -1,22 +1,23 @@
 //! AOI -> batch tiles of a tiling grid.
 //!
-//! UTM grids (0, 1, 2), membership rule used until the official S2 tile list is embedded:
-//! for every UTM zone whose longitude strip meets the AOI (6° strips with the
-//! Norway/Svalbard exceptions of bands V and X, split at the equator into EPSG:326zz and
-//! 327zz, cut at |lat| = [`GridDef::max_abs_lat`]), take AOI ∩ strip, project it into the
-//! zone with edges densified to 1 mm, and keep every cell of every MGRS 100 km square that
-//! overlaps it with positive area (touching along an edge, or overlapping by less than
-//! [`UTM_EPSILON_M`], does not count).
-//! * Grid 1: 10 × 10 cells of 10 000 m per square on the exact square corners, named
-//!   `<square>_<i>_<j>` (i east from the west edge, j south from the north edge).
-//! * Grid 2: one 100 080 m cell per square, anchored at the S2 tile's upper-left corner.
-//! * Grid 0: 5 × 5 cells of 20 040 m per square from the S2 upper-left corner (the
-//!   "preferred hypothesis" of tiling-grids.md §1.3, unconfirmed).
+//! UTM grids (0, 1, 2): tiles come only from the 56,686 squares of ESA's Sentinel-2 tile
+//! list ([`s2`], tiling-grids.md §2.2), each in its own UTM zone (EPSG:326zz / 327zz).
+//! The squares are grouped per (zone, hemisphere, latitude band); for every group whose
+//! lon/lat box (covering all cells its squares can produce) meets the AOI, AOI ∩ box is
+//! projected into the zone with edges densified to 1 mm, and every cell that overlaps it
+//! with positive area is kept (touching along an edge, or overlapping by less than
+//! [`UTM_EPSILON_M`], does not count). AOI parts beyond |lat| = [`GridDef::max_abs_lat`]
+//! are ignored. Cells per square (names `<square>_<i>_<j>`, i east, j south):
+//! * Grid 1: 10 000 m cells on the exact square corner (matches real tiles).
+//! * Grid 2: 100 080 m cells from the S2 tile's upper-left corner (matches a real tile).
+//! * Grid 0: 20 040 m cells from the S2 upper-left corner (the "preferred hypothesis" of
+//!   tiling-grids.md §1.3, unconfirmed).
 //!
-//! Known gap: S2 keeps some squares outside a zone's strip and drops some inside it
-//! (tiling-grids.md §2.2), so near zone edges this rule can both add and miss squares
-//! compared with Sentinel Hub; names and bounds of the tiles it does produce are exact.
-//! Overlapping tiles at zone edges are expected (SH produces them too).
+//! Each square gets ⌈109 800 / size⌉ columns and rows and the redundant ones are removed
+//! (the rule is documented on `SquareLayout`), so interior squares keep 10 × 10, 5 × 5
+//! and 1 × 1 cells.
+//! Squares of neighbouring zones overlap (S2 tiles reach past the zone edges), so an AOI
+//! near a seam gets tiles of both zones, as Sentinel Hub delivers them.
 //!
 //! Grid 3: 1° cells in EPSG:4326 named by their south-west corner (`N13E025` = lon 25..26,
 //! lat 13..14); x is longitude, y latitude; longitudes are normalised to [-180, 180).
@@ -24,7 +25,8 @@
 use super::aoi::{Aoi, Point};
 use super::mgrs::MgrsSquare;
 use super::region::{clip_to_box, project_segments, LonLatBox, RegionIndex};
-use super::tm::UtmZone;
+use super::s2::{self, SquareGroup};
+use super::tm::{UtmZone, UTM_SOUTH_FALSE_NORTHING};
 use super::{grid, GridDef, GridError};
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +34,6 @@ use serde::{Deserialize, Serialize};
 /// the ~mm reprojection error of AOIs drawn exactly on cell lines in a UTM CRS.
 pub const UTM_EPSILON_M: f64 = 0.01;
 const DEGREE_EPSILON: f64 = 1e-9;
-const SQUARE: f64 = 100_000.0;
 
 /// The `tilingGrid` object of a batch request (deserialises from
 /// `{"id": 1, "resolution": 10, "bufferX": 3, "bufferY": 7}`).
@@ -176,8 +177,16 @@ fn degree_tile_id(grid_id: i64, lon: i32, lat: i32) -> i64 {
 
 #[derive(Clone, Copy)]
 enum CellKind {
-    Utm { square: MgrsSquare, i: u32, j: u32 },
-    Degree { lon: i32, lat: i32 },
+    Utm {
+        square: MgrsSquare,
+        band: char,
+        i: u32,
+        j: u32,
+    },
+    Degree {
+        lon: i32,
+        lat: i32,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -187,9 +196,10 @@ struct Cell {
     rect: [f64; 4],
 }
 
-/// Cell layout inside one MGRS square.
+/// Cell layout inside one MGRS square (tiling-grids.md §1.3).
 struct SquareLayout {
     size: f64,
+    /// Base cells per side (i, j < per_side); they tile the square's block.
     per_side: u32,
     /// Anchor at the S2 tile's upper-left corner instead of the exact square corner.
     s2_anchor: bool,
@@ -216,82 +226,172 @@ fn square_layout(grid_id: i64) -> Option<SquareLayout> {
     }
 }
 
-/// Longitude strips of one zone with the V/X band exceptions, as (west, east, south, north).
-fn zone_strips(zone: u8) -> Vec<[f64; 4]> {
-    let west = -186.0 + 6.0 * f64::from(zone);
-    let standard = Some((west, west + 6.0));
-    let band_v = match zone {
-        31 => Some((0.0, 3.0)),
-        32 => Some((3.0, 12.0)),
-        _ => standard,
-    };
-    let band_x = match zone {
-        31 => Some((0.0, 9.0)),
-        33 => Some((9.0, 21.0)),
-        35 => Some((21.0, 33.0)),
-        37 => Some((33.0, 42.0)),
-        32 | 34 | 36 => None,
-        _ => standard,
-    };
-    let bands = [
-        (-90.0, 56.0, standard),
-        (56.0, 64.0, band_v),
-        (64.0, 72.0, standard),
-        (72.0, 90.0, band_x),
-    ];
-    let mut strips: Vec<[f64; 4]> = Vec::new();
-    for (south, north, lons) in bands {
-        let Some((w, e)) = lons else { continue };
-        match strips.last_mut() {
-            Some(last) if last[0] == w && last[1] == e && last[3] == south => last[3] = north,
-            _ => strips.push([w, e, south, north]),
+/// Redundant-tile rule (tiling-grids.md §1.3, the algorithm is [I]): every S2 tile
+/// (109.8 km) gets ⌈109 800 / size⌉ = `per_side + 1` columns and rows of cells. The base
+/// cells (i, j < per_side) always stay. An *extra* cell (i or j = per_side) is dropped when
+/// the zone's other cells already cover it:
+/// * one extra index: covered by the base blocks of the zone's S2 squares, or an exact
+///   duplicate of another square's extra column cell (grid 1 produces `A_10_0` ==
+///   `B_0_10` where the square east of A is missing; the column cell wins);
+/// * both extra: covered by base blocks plus the surviving single-extra cells.
+///
+/// Inside the S2 tile set this leaves 10 × 10 / 5 × 5 / 1 × 1 cells per square; at the east
+/// edge of a zone's tile set and at the coverage limits the extra cells survive (names like
+/// `_10_3`). Coverage is decided in one plane per zone: 326zz and 327zz share it (true
+/// northing), so equatorial squares cover each other across the hemispheres.
+impl SquareLayout {
+    fn extra(&self) -> u32 {
+        self.per_side
+    }
+
+    /// Upper-left corner of the square's cells, in the square's own CRS.
+    fn anchor(&self, square: &MgrsSquare) -> (f64, f64) {
+        if self.s2_anchor {
+            square.s2_upper_left()
+        } else {
+            (f64::from(square.easting), square.north_edge())
         }
     }
-    strips
-}
 
-/// Copies of `bx` shifted by multiples of 360° that overlap the AOI bbox with positive area.
-fn shifted_boxes(bx: LonLatBox, aoi_bbox: [f64; 4]) -> Vec<LonLatBox> {
-    if !(bx.south < aoi_bbox[3] && bx.north > aoi_bbox[1]) {
-        return Vec::new();
+    fn cell_rect(&self, square: &MgrsSquare, i: u32, j: u32) -> [f64; 4] {
+        let (left, top) = self.anchor(square);
+        let x_min = left + self.size * f64::from(i);
+        let y_max = top - self.size * f64::from(j);
+        [x_min, y_max - self.size, x_min + self.size, y_max]
     }
-    (-2..=2)
-        .map(|k| LonLatBox {
-            west: bx.west + 360.0 * f64::from(k),
-            east: bx.east + 360.0 * f64::from(k),
-            ..bx
-        })
-        .filter(|b| b.west < aoi_bbox[2] && b.east > aoi_bbox[0])
-        .collect()
-}
 
-/// (zone, box) pieces of the UTM grids' coverage overlapping the AOI bbox.
-fn utm_parts(max_abs_lat: f64, aoi_bbox: [f64; 4]) -> Vec<(UtmZone, LonLatBox)> {
-    let mut parts = Vec::new();
-    for zone in 1..=60u8 {
-        for [west, east, south, north] in zone_strips(zone) {
-            for (hemisphere_south, lo, hi) in [
-                (true, south, north.min(0.0)),
-                (false, south.max(0.0), north),
-            ] {
-                let (lo, hi) = (lo.max(-max_abs_lat), hi.min(max_abs_lat));
-                let Some(utm) = UtmZone::new(zone, hemisphere_south) else {
+    /// UTM extent of every cell a square can produce (base and extra).
+    fn block(&self, square: &MgrsSquare) -> [f64; 4] {
+        let (left, top) = self.anchor(square);
+        let span = self.size * f64::from(self.per_side + 1);
+        [left, top - span, left + span, top]
+    }
+
+    fn base_block_true(&self, square: &MgrsSquare) -> [f64; 4] {
+        let (left, top) = self.anchor(square);
+        let span = self.size * f64::from(self.per_side);
+        let top = top - false_northing(square);
+        [left, top - span, left + span, top]
+    }
+
+    /// Existing S2 squares of the same zone (either hemisphere) within `reach` squares.
+    fn neighbours(&self, square: &MgrsSquare, reach: i64) -> Vec<MgrsSquare> {
+        let col = i64::from(square.easting / 100_000);
+        let true_row =
+            i64::from(square.northing / 100_000) - if square.utm.south { 100 } else { 0 };
+        let mut out = Vec::new();
+        for r in true_row - reach..=true_row + reach {
+            let (south, row) = if r < 0 { (true, r + 100) } else { (false, r) };
+            let utm = UtmZone {
+                zone: square.utm.zone,
+                south,
+            };
+            for c in col - reach..=col + reach {
+                let (Ok(c), Ok(row)) = (u32::try_from(c), u32::try_from(row)) else {
                     continue;
                 };
-                if lo >= hi {
-                    continue;
+                if s2::square_exists(utm, c, row) {
+                    out.push(MgrsSquare {
+                        utm,
+                        easting: c * 100_000,
+                        northing: row * 100_000,
+                    });
                 }
-                let bx = LonLatBox {
-                    west,
-                    south: lo,
-                    east,
-                    north: hi,
-                };
-                parts.extend(shifted_boxes(bx, aoi_bbox).into_iter().map(|b| (utm, b)));
             }
         }
+        out
     }
-    parts
+
+    fn keeps(&self, square: &MgrsSquare, i: u32, j: u32) -> bool {
+        let n = self.extra();
+        let extras = u32::from(i == n) + u32::from(j == n);
+        if extras == 0 {
+            return true;
+        }
+        let to_true = |r: [f64; 4], s: &MgrsSquare| {
+            let fn_ = false_northing(s);
+            [r[0], r[1] - fn_, r[2], r[3] - fn_]
+        };
+        let rect = to_true(self.cell_rect(square, i, j), square);
+        // Blocks are at most 2 squares wide (grid 2: 2 x 100 080 m).
+        let near = self.neighbours(square, 2);
+        let mut cover: Vec<[f64; 4]> = near.iter().map(|s| self.base_block_true(s)).collect();
+        if extras == 1 {
+            if covered(rect, &cover) {
+                return false;
+            }
+            if j == n {
+                // Row extra: yields to an identical surviving single-extra column cell of
+                // another square (both are judged against base blocks only, so exactly
+                // one of the pair survives).
+                let duplicate = near.iter().filter(|s| *s != square).any(|s| {
+                    (0..n).any(|jj| {
+                        let other = to_true(self.cell_rect(s, n, jj), s);
+                        same_rect(other, rect) && !covered(other, &cover)
+                    })
+                });
+                return !duplicate;
+            }
+            return true;
+        }
+        for s in &near {
+            for k in 0..n {
+                for (ii, jj) in [(n, k), (k, n)] {
+                    let r = to_true(self.cell_rect(s, ii, jj), s);
+                    if overlaps(r, rect) && self.keeps(s, ii, jj) {
+                        cover.push(r);
+                    }
+                }
+            }
+        }
+        !covered(rect, &cover)
+    }
+}
+
+fn false_northing(square: &MgrsSquare) -> f64 {
+    if square.utm.south {
+        UTM_SOUTH_FALSE_NORTHING
+    } else {
+        0.0
+    }
+}
+
+/// Equal up to 1 cm (anchors are exact integers in metres).
+fn same_rect(a: [f64; 4], b: [f64; 4]) -> bool {
+    a.iter().zip(b).all(|(p, q)| (p - q).abs() < 0.01)
+}
+
+fn overlaps(a: [f64; 4], b: [f64; 4]) -> bool {
+    a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
+
+/// True if the union of `rects` covers `target` (to 1 cm): coordinate compression over the
+/// rectangle edges inside the target, then every elementary cell's centre must be covered.
+fn covered(target: [f64; 4], rects: &[[f64; 4]]) -> bool {
+    let eps = 0.01;
+    let t = [
+        target[0] + eps,
+        target[1] + eps,
+        target[2] - eps,
+        target[3] - eps,
+    ];
+    let rects: Vec<[f64; 4]> = rects.iter().copied().filter(|r| overlaps(*r, t)).collect();
+    let mut xs = vec![t[0], t[2]];
+    let mut ys = vec![t[1], t[3]];
+    for r in &rects {
+        xs.extend([r[0], r[2]].into_iter().filter(|x| *x > t[0] && *x < t[2]));
+        ys.extend([r[1], r[3]].into_iter().filter(|y| *y > t[1] && *y < t[3]));
+    }
+    xs.sort_by(f64::total_cmp);
+    ys.sort_by(f64::total_cmp);
+    xs.windows(2).all(|wx| {
+        ys.windows(2).all(|wy| {
+            let (cx, cy) = ((wx[0] + wx[1]) / 2.0, (wy[0] + wy[1]) / 2.0);
+            rects
+                .iter()
+                .any(|r| r[0] <= cx && cx <= r[2] && r[1] <= cy && cy <= r[3])
+        })
+    })
 }
 
 /// Pushes cells, failing once more than `limit` are collected.
@@ -313,11 +413,28 @@ impl CellSink {
     }
 }
 
-fn utm_part_cells(
+/// Copies of `bx` shifted by multiples of 360° that overlap the AOI bbox with positive area.
+fn shifted_boxes(bx: LonLatBox, aoi_bbox: [f64; 4]) -> Vec<LonLatBox> {
+    if !(bx.south < aoi_bbox[3] && bx.north > aoi_bbox[1]) {
+        return Vec::new();
+    }
+    (-2..=2)
+        .map(|k| LonLatBox {
+            west: bx.west + 360.0 * f64::from(k),
+            east: bx.east + 360.0 * f64::from(k),
+            ..bx
+        })
+        .filter(|b| b.west < aoi_bbox[2] && b.east > aoi_bbox[0])
+        .collect()
+}
+
+/// Cells of the S2 squares of one (zone, band) group that overlap AOI ∩ `bx`; false if
+/// that intersection is empty.
+fn group_cells(
     def: &GridDef,
     layout: &SquareLayout,
     aoi: &Aoi,
-    utm: UtmZone,
+    group: &SquareGroup,
     bx: &LonLatBox,
     sink: &mut CellSink,
 ) -> Result<bool, GridError> {
@@ -325,76 +442,64 @@ fn utm_part_cells(
     if lonlat.is_empty() {
         return Ok(false);
     }
+    let utm = group.utm;
     let project = |p: Point| -> Point { utm.forward(p[0], p[1]).into() };
     let index = RegionIndex::new(
         project_segments(&lonlat, &project, layout.size),
         layout.size,
     );
-    let [x0, y0, x1, y1] = index.bbox();
-    let margin = 1000.0;
-    let (col0, col1) = (
-        ((x0 - margin) / SQUARE).floor(),
-        ((x1 + margin) / SQUARE).floor(),
-    );
-    let (row0, row1) = (
-        ((y0 - margin) / SQUARE).floor(),
-        ((y1 + margin) / SQUARE).floor(),
-    );
-    let mut row = row0;
-    while row <= row1 {
-        let mut col = col0;
-        while col <= col1 {
-            let centre = ((col + 0.5) * SQUARE, (row + 0.5) * SQUARE);
-            if let Some(square) = MgrsSquare::containing(utm, centre.0, centre.1) {
-                square_cells(def, layout, &square, &index, sink)?;
-            }
-            col += 1.0;
+    let b = index.bbox();
+    for square in &group.squares {
+        if !overlaps(layout.block(square), b) {
+            continue;
         }
-        row += 1.0;
+        for i in 0..=layout.extra() {
+            for j in 0..=layout.extra() {
+                let rect = layout.cell_rect(square, i, j);
+                if !overlaps(rect, b) || !index.intersects_rect(rect, UTM_EPSILON_M) {
+                    continue;
+                }
+                if layout.keeps(square, i, j) {
+                    sink.push(Cell {
+                        id: utm_tile_id(def.id, square, i, j),
+                        kind: CellKind::Utm {
+                            square: *square,
+                            band: group.band,
+                            i,
+                            j,
+                        },
+                        rect,
+                    })?;
+                }
+            }
+        }
     }
     Ok(true)
 }
 
-fn square_cells(
+fn utm_cells(
     def: &GridDef,
     layout: &SquareLayout,
-    square: &MgrsSquare,
-    index: &RegionIndex,
+    aoi: &Aoi,
     sink: &mut CellSink,
-) -> Result<(), GridError> {
-    let (left, top) = if layout.s2_anchor {
-        square.s2_upper_left()
-    } else {
-        (f64::from(square.easting), square.north_edge())
-    };
-    let b = index.bbox();
-    for i in 0..layout.per_side {
-        let x_min = left + layout.size * f64::from(i);
-        let x_max = x_min + layout.size;
-        if x_min >= b[2] || x_max <= b[0] {
+) -> Result<bool, GridError> {
+    let block = |s: &MgrsSquare| layout.block(s);
+    let groups = s2::groups(def.id, &block).unwrap_or(&[]);
+    let mut covered = false;
+    for group in groups {
+        let bx = LonLatBox {
+            south: group.bbox.south.max(-def.max_abs_lat),
+            north: group.bbox.north.min(def.max_abs_lat),
+            ..group.bbox
+        };
+        if bx.south >= bx.north {
             continue;
         }
-        for j in 0..layout.per_side {
-            let y_max = top - layout.size * f64::from(j);
-            let y_min = y_max - layout.size;
-            if y_min >= b[3] || y_max <= b[1] {
-                continue;
-            }
-            let rect = [x_min, y_min, x_max, y_max];
-            if index.intersects_rect(rect, UTM_EPSILON_M) {
-                sink.push(Cell {
-                    id: utm_tile_id(def.id, square, i, j),
-                    kind: CellKind::Utm {
-                        square: *square,
-                        i,
-                        j,
-                    },
-                    rect,
-                })?;
-            }
+        for shifted in shifted_boxes(bx, aoi.bbox()) {
+            covered |= group_cells(def, layout, aoi, group, &shifted, sink)?;
         }
     }
-    Ok(())
+    Ok(covered)
 }
 
 fn degree_cells(def: &GridDef, aoi: &Aoi, sink: &mut CellSink) -> Result<(), GridError> {
@@ -464,11 +569,7 @@ fn collect_cells(
     };
     match square_layout(def.id) {
         Some(layout) => {
-            let mut covered = false;
-            for (utm, bx) in utm_parts(def.max_abs_lat, aoi.bbox()) {
-                covered |= utm_part_cells(def, &layout, aoi, utm, &bx, &mut sink)?;
-            }
-            if !covered {
+            if !utm_cells(def, &layout, aoi, &mut sink)? {
                 return Err(GridError::OutsideCoverage {
                     grid: def.id,
                     max_abs_lat: def.max_abs_lat,
@@ -519,18 +620,10 @@ fn degree_name(lon: i32, lat: i32) -> String {
     format!("{ns}{:02}{ew}{:03}", lat.unsigned_abs(), lon.unsigned_abs())
 }
 
-fn build_tile(def: &GridDef, cell: &Cell, band_cache: &mut Option<(MgrsSquare, char)>) -> Tile {
+fn build_tile(def: &GridDef, cell: &Cell) -> Tile {
     let [x_min, y_min, x_max, y_max] = cell.rect;
     let (name, epsg, wgs84) = match cell.kind {
-        CellKind::Utm { square, i, j } => {
-            let band = match band_cache {
-                Some((cached, band)) if *cached == square => *band,
-                _ => {
-                    let band = square.band();
-                    *band_cache = Some((square, band));
-                    band
-                }
-            };
+        CellKind::Utm { square, band, i, j } => {
             let per_edge = ((def.tile_width / 10_000.0).ceil() as u32).max(2);
             (
                 format!("{}_{i}_{j}", square.name_with_band(band)),
@@ -575,11 +668,7 @@ pub fn tiles_with_limit(
     limit: usize,
 ) -> Result<Vec<Tile>, GridError> {
     let (def, cells) = collect_cells(aoi, spec, limit)?;
-    let mut band_cache = None;
-    Ok(cells
-        .iter()
-        .map(|c| build_tile(def, c, &mut band_cache))
-        .collect())
+    Ok(cells.iter().map(|c| build_tile(def, c)).collect())
 }
 
 /// Number of tiles [`tiles`] would return, without building names or footprints.
@@ -591,3 +680,7 @@ pub fn estimate_tile_count(aoi: &Aoi, spec: &TilingSpec) -> Result<u64, GridErro
 #[cfg(test)]
 #[path = "tiling_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tiling_props.rs"]
+mod props;

@@ -1,24 +1,23 @@
-//! GeoTIFF encoding: tiled (256x256), pixel-interleaved, deflate-compressed.
+//! GeoTIFF and Cloud-Optimized GeoTIFF encoding: tiled, pixel-interleaved,
+//! deflate-compressed, optionally with a horizontal (2) or floating-point (3) predictor.
 //!
-//! The tiff crate's high-level `ImageEncoder` only knows fixed colour types (gray, RGB, ...),
-//! so it cannot write e.g. 2- or 13-band rasters. We use its low-level `DirectoryEncoder`
-//! instead (header, IFD layout, tag ordering and offsets stay the crate's job), compress
-//! the tiles ourselves with flate2 and write every tag explicitly.
+//! The container is written by [`super::tiffwrite`] (IFDs first, then tile data), so a
+//! plain GeoTIFF is simply a COG without overviews and without GDAL's ghost area.
 //!
 //! Pixel-interleaved (PlanarConfiguration 1) because it is GDAL's and COG's default and
 //! because the tiff crate's decoder reads only the first plane of planar files.
-//! Tiled because COG output (a later step) requires tiles, and GDAL reads tiles faster.
 
-use std::io::{Cursor, Write};
+use std::io::Write;
 
 use flate2::write::ZlibEncoder;
-use tiff::encoder::{TiffEncoder, TiffKind, TiffKindBig, TiffKindStandard};
-use tiff::tags::Tag;
+use rayon::prelude::*;
 
+use super::cog::{self, CogParams};
+use super::tiffwrite::{self, Image, Val};
 use super::OutputError;
 use crate::raster::{Georef, Raster, SampleBuffer};
 
-/// Tile edge in pixels; a multiple of 16 as the TIFF spec requires.
+/// Tile edge of plain GeoTIFFs in pixels; a multiple of 16 as the TIFF spec requires.
 const TILE: usize = 256;
 
 /// TIFF Compression value for zlib-wrapped deflate (what GDAL writes for COMPRESS=DEFLATE).
@@ -26,6 +25,25 @@ const COMPRESSION_DEFLATE: u16 = 8;
 const PHOTOMETRIC_MIN_IS_BLACK: u16 = 1;
 const PLANAR_CHUNKY: u16 = 1;
 const EXTRA_SAMPLE_UNSPECIFIED: u16 = 0;
+const SUBFILE_REDUCED_RESOLUTION: u32 = 1;
+
+const TAG_NEW_SUBFILE_TYPE: u16 = 254;
+const TAG_IMAGE_WIDTH: u16 = 256;
+const TAG_IMAGE_LENGTH: u16 = 257;
+const TAG_BITS_PER_SAMPLE: u16 = 258;
+const TAG_COMPRESSION: u16 = 259;
+const TAG_PHOTOMETRIC: u16 = 262;
+const TAG_SAMPLES_PER_PIXEL: u16 = 277;
+const TAG_PLANAR_CONFIGURATION: u16 = 284;
+const TAG_PREDICTOR: u16 = 317;
+const TAG_TILE_WIDTH: u16 = 322;
+const TAG_TILE_LENGTH: u16 = 323;
+const TAG_EXTRA_SAMPLES: u16 = 338;
+const TAG_SAMPLE_FORMAT: u16 = 339;
+const TAG_MODEL_PIXEL_SCALE: u16 = 33550;
+const TAG_MODEL_TIEPOINT: u16 = 33922;
+const TAG_GEO_KEY_DIRECTORY: u16 = 34735;
+const TAG_GDAL_NODATA: u16 = 42113;
 
 const GEOKEY_MODEL_TYPE: u16 = 1024;
 const GEOKEY_RASTER_TYPE: u16 = 1025;
@@ -39,11 +57,18 @@ const RASTER_PIXEL_IS_AREA: u16 = 1;
 /// Only 4326 is used by the batch grids; the others are the common datum variants.
 const GEOGRAPHIC_EPSG: [u32; 3] = [4326, 4258, 4269];
 
-/// Classic TIFF offsets are 32-bit; above this many bytes of tile data we switch to BigTIFF.
-/// The margin leaves room for the IFD and tag arrays written after the tiles.
-const CLASSIC_TIFF_LIMIT: u64 = u32::MAX as u64 - (16 << 20);
+/// How to write a TIFF output.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TiffOptions {
+    /// Horizontal differencing before compression: predictor 2 for integer samples, 3 for
+    /// FLOAT32. Smaller files for smooth data, readable by every libtiff-based reader.
+    /// Ignored with `cog`, whose `use_predictor` decides.
+    pub predictor: bool,
+    /// Write a Cloud-Optimized GeoTIFF with these parameters (block size, overviews).
+    pub cog: Option<CogParams>,
+}
 
-/// Encodes `raster` as a georeferenced GeoTIFF.
+/// Encodes `raster` as a georeferenced GeoTIFF (256x256 tiles, deflate, no predictor).
 ///
 /// `nodata`, when given, is written as the GDAL_NODATA tag and used to pad the partial tiles
 /// at the right and bottom edges; it must be representable in the raster's sample type.
@@ -52,14 +77,35 @@ pub fn encode_geotiff(
     georef: &Georef,
     nodata: Option<f64>,
 ) -> Result<Vec<u8>, OutputError> {
-    encode(raster, georef, nodata, false)
+    encode_tiff(raster, georef, nodata, &TiffOptions::default())
+}
+
+/// Encodes `raster` as a GeoTIFF or, with `options.cog`, a Cloud-Optimized GeoTIFF.
+pub fn encode_tiff(
+    raster: &Raster,
+    georef: &Georef,
+    nodata: Option<f64>,
+    options: &TiffOptions,
+) -> Result<Vec<u8>, OutputError> {
+    encode_with(raster, georef, nodata, options, false)
 }
 
 /// `force_big` exists so tests can exercise the BigTIFF layout without 4 GiB of pixels.
+#[cfg(test)]
 pub(super) fn encode(
     raster: &Raster,
     georef: &Georef,
     nodata: Option<f64>,
+    force_big: bool,
+) -> Result<Vec<u8>, OutputError> {
+    encode_with(raster, georef, nodata, &TiffOptions::default(), force_big)
+}
+
+pub(super) fn encode_with(
+    raster: &Raster,
+    georef: &Georef,
+    nodata: Option<f64>,
+    options: &TiffOptions,
     force_big: bool,
 ) -> Result<Vec<u8>, OutputError> {
     let layout = Layout::of(raster)?;
@@ -67,19 +113,158 @@ pub(super) fn encode(
     let nodata = nodata
         .map(|value| Nodata::new(value, &raster.data))
         .transpose()?;
-    let tiles = compress_tiles(raster, &layout, nodata.as_ref())?;
-    let tile_bytes: u64 = tiles.iter().map(|t| t.len() as u64).sum();
-    let meta = Meta {
-        layout: &layout,
-        geo: &geo,
-        data: &raster.data,
-        nodata: nodata.as_ref(),
+    let plan = match &options.cog {
+        Some(params) => {
+            if matches!(raster.data, SampleBuffer::I8(_)) {
+                return Err(OutputError::InvalidCog(
+                    "INT8 samples cannot be written as a COG; use UINT8 or INT16".into(),
+                ));
+            }
+            params.validate()?;
+            Plan {
+                block_w: params.block_x as usize,
+                block_h: params.block_y as usize,
+                factors: cog::overview_factors(layout.width, layout.height, params),
+                resampling: params.resampling,
+                predictor: params.use_predictor,
+                cog_layout: true,
+            }
+        }
+        None => Plan {
+            block_w: TILE,
+            block_h: TILE,
+            factors: Vec::new(),
+            resampling: cog::Resampling::Nearest,
+            predictor: options.predictor,
+            cog_layout: false,
+        },
     };
-    if force_big || tile_bytes > CLASSIC_TIFF_LIMIT {
-        assemble::<TiffKindBig>(tiles, &meta)
-    } else {
-        assemble::<TiffKindStandard>(tiles, &meta)
+    let images = match &raster.data {
+        SampleBuffer::U8(v) => images(v, &layout, &geo, nodata.as_ref(), &plan, &raster.data),
+        SampleBuffer::I8(v) => images(v, &layout, &geo, nodata.as_ref(), &plan, &raster.data),
+        SampleBuffer::U16(v) => images(v, &layout, &geo, nodata.as_ref(), &plan, &raster.data),
+        SampleBuffer::I16(v) => images(v, &layout, &geo, nodata.as_ref(), &plan, &raster.data),
+        SampleBuffer::F32(v) => images(v, &layout, &geo, nodata.as_ref(), &plan, &raster.data),
+    }?;
+    Ok(tiffwrite::write(images, plan.cog_layout, force_big))
+}
+
+/// Tiling, overviews and predictor of one encode.
+struct Plan {
+    block_w: usize,
+    block_h: usize,
+    /// Overview decimation factors, increasing; empty for no overviews.
+    factors: Vec<u32>,
+    resampling: cog::Resampling,
+    predictor: bool,
+    /// Ghost area and tile leaders/trailers (COG only).
+    cog_layout: bool,
+}
+
+/// The full-resolution image and its overviews, tiled and compressed.
+fn images<T: Sample>(
+    planes: &[T],
+    layout: &Layout,
+    geo: &GeoTags,
+    nodata: Option<&Nodata>,
+    plan: &Plan,
+    data: &SampleBuffer,
+) -> Result<Vec<Image>, OutputError> {
+    let fill = nodata.map_or_else(T::zero, |n| T::from_f64(n.value));
+    let nodata_sample = nodata.map(|n| T::from_f64(n.value));
+    let mut out = Vec::with_capacity(plan.factors.len() + 1);
+    let full = Level {
+        planes,
+        width: layout.width,
+        height: layout.height,
+        bands: layout.bands,
+    };
+    out.push(image(&full, plan, fill, data, geo, nodata, false)?);
+    for &factor in &plan.factors {
+        let (ovr, width, height) = cog::overview(
+            planes,
+            layout.width,
+            layout.height,
+            layout.bands,
+            factor as usize,
+            plan.resampling,
+            nodata_sample,
+        );
+        let level = Level {
+            planes: &ovr,
+            width,
+            height,
+            bands: layout.bands,
+        };
+        out.push(image(&level, plan, fill, data, geo, nodata, true)?);
     }
+    Ok(out)
+}
+
+/// One raster level in planar layout.
+struct Level<'a, T> {
+    planes: &'a [T],
+    width: usize,
+    height: usize,
+    bands: usize,
+}
+
+fn image<T: Sample>(
+    level: &Level<T>,
+    plan: &Plan,
+    fill: T,
+    data: &SampleBuffer,
+    geo: &GeoTags,
+    nodata: Option<&Nodata>,
+    overview: bool,
+) -> Result<Image, OutputError> {
+    let bands = level.bands;
+    let predictor = match (plan.predictor, T::FLOAT) {
+        (false, _) => 1,
+        (true, false) => 2,
+        (true, true) => 3,
+    };
+    let mut tags = Vec::with_capacity(20);
+    if overview {
+        tags.push((
+            TAG_NEW_SUBFILE_TYPE,
+            Val::Long(vec![SUBFILE_REDUCED_RESOLUTION]),
+        ));
+    }
+    // Layout::of checked that sizes and band counts fit their TIFF types.
+    tags.push((TAG_IMAGE_WIDTH, Val::Long(vec![level.width as u32])));
+    tags.push((TAG_IMAGE_LENGTH, Val::Long(vec![level.height as u32])));
+    tags.push((TAG_BITS_PER_SAMPLE, Val::Short(vec![data.bits(); bands])));
+    tags.push((TAG_COMPRESSION, Val::Short(vec![COMPRESSION_DEFLATE])));
+    tags.push((TAG_PHOTOMETRIC, Val::Short(vec![PHOTOMETRIC_MIN_IS_BLACK])));
+    tags.push((TAG_SAMPLES_PER_PIXEL, Val::Short(vec![bands as u16])));
+    tags.push((TAG_PLANAR_CONFIGURATION, Val::Short(vec![PLANAR_CHUNKY])));
+    if predictor != 1 {
+        tags.push((TAG_PREDICTOR, Val::Short(vec![predictor])));
+    }
+    tags.push((TAG_TILE_WIDTH, Val::Long(vec![plan.block_w as u32])));
+    tags.push((TAG_TILE_LENGTH, Val::Long(vec![plan.block_h as u32])));
+    if bands > 1 {
+        // Without it libtiff warns that the sample count does not match MinIsBlack.
+        tags.push((
+            TAG_EXTRA_SAMPLES,
+            Val::Short(vec![EXTRA_SAMPLE_UNSPECIFIED; bands - 1]),
+        ));
+    }
+    tags.push((
+        TAG_SAMPLE_FORMAT,
+        Val::Short(vec![sample_format(data); bands]),
+    ));
+    if !overview {
+        tags.push((TAG_MODEL_PIXEL_SCALE, Val::Double(geo.pixel_scale.to_vec())));
+        tags.push((TAG_MODEL_TIEPOINT, Val::Double(geo.tiepoint.to_vec())));
+        tags.push((TAG_GEO_KEY_DIRECTORY, Val::Short(geo.key_directory.clone())));
+    }
+    if let Some(nodata) = nodata {
+        tags.push((TAG_GDAL_NODATA, Val::Ascii(nodata.text.clone())));
+    }
+    let tiles = compress_tiles(level, plan, fill, predictor)?;
+    Ok(Image { tags, tiles })
 }
 
 /// Validated dimensions.
@@ -87,8 +272,6 @@ struct Layout {
     width: usize,
     height: usize,
     bands: usize,
-    tiles_across: usize,
-    tiles_down: usize,
 }
 
 impl Layout {
@@ -123,8 +306,6 @@ impl Layout {
             width,
             height,
             bands,
-            tiles_across: width.div_ceil(TILE),
-            tiles_down: height.div_ceil(TILE),
         })
     }
 }
@@ -197,8 +378,8 @@ impl GeoTags {
 struct Nodata {
     /// The GDAL_NODATA text.
     text: String,
-    /// Native-endian bytes of one sample holding the value, used to pad edge tiles.
-    sample: Vec<u8>,
+    /// The value, checked to be representable in the sample type; pads edge tiles.
+    value: f64,
 }
 
 impl Nodata {
@@ -208,28 +389,18 @@ impl Nodata {
             sample_type: sample_type_name(data),
         };
         let integral = value.is_finite() && value.fract() == 0.0;
-        let sample = match data {
-            SampleBuffer::U8(_) if integral && (0.0..=255.0).contains(&value) => {
-                (value as u8).to_ne_bytes().to_vec()
-            }
-            SampleBuffer::I8(_) if integral && (-128.0..=127.0).contains(&value) => {
-                (value as i8).to_ne_bytes().to_vec()
-            }
-            SampleBuffer::U16(_) if integral && (0.0..=65535.0).contains(&value) => {
-                (value as u16).to_ne_bytes().to_vec()
-            }
-            SampleBuffer::I16(_) if integral && (-32768.0..=32767.0).contains(&value) => {
-                (value as i16).to_ne_bytes().to_vec()
-            }
+        match data {
+            SampleBuffer::U8(_) if integral && (0.0..=255.0).contains(&value) => {}
+            SampleBuffer::I8(_) if integral && (-128.0..=127.0).contains(&value) => {}
+            SampleBuffer::U16(_) if integral && (0.0..=65535.0).contains(&value) => {}
+            SampleBuffer::I16(_) if integral && (-32768.0..=32767.0).contains(&value) => {}
             // Values like 0.1 have no exact f32; GDAL compares against the nearest one too.
-            SampleBuffer::F32(_) if !value.is_finite() || value.abs() <= f64::from(f32::MAX) => {
-                (value as f32).to_ne_bytes().to_vec()
-            }
+            SampleBuffer::F32(_) if !value.is_finite() || value.abs() <= f64::from(f32::MAX) => {}
             _ => return Err(invalid()),
-        };
+        }
         Ok(Nodata {
             text: nodata_text(value),
-            sample,
+            value,
         })
     }
 }
@@ -265,71 +436,135 @@ fn sample_format(data: &SampleBuffer) -> u16 {
     }
 }
 
-/// A sample that can be written in the file's (native) byte order.
-trait NativeBytes: Copy {
-    fn put(self, out: &mut Vec<u8>);
+/// A sample type we can tile, predict, resample and write (little-endian).
+pub(super) trait Sample: Copy + PartialEq + Send + Sync + 'static {
+    const FLOAT: bool;
+    const SIZE: usize;
+    fn zero() -> Self;
+    /// Only called with values checked to be representable (nodata) or computed from
+    /// samples of this type (averages), so the saturating `as` never changes a value
+    /// beyond rounding.
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+    /// `self - prev` with wrap-around: TIFF predictor 2.
+    fn wrapping_diff(self, prev: Self) -> Self;
+    fn put_le(self, out: &mut Vec<u8>);
+    fn put_be(self, out: &mut Vec<u8>);
 }
 
-macro_rules! native_bytes {
+macro_rules! int_sample {
     ($($t:ty),*) => {$(
-        impl NativeBytes for $t {
-            fn put(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_ne_bytes());
-            }
+        impl Sample for $t {
+            const FLOAT: bool = false;
+            const SIZE: usize = std::mem::size_of::<$t>();
+            fn zero() -> Self { 0 }
+            fn from_f64(v: f64) -> Self { v.round() as $t }
+            fn to_f64(self) -> f64 { f64::from(self) }
+            fn wrapping_diff(self, prev: Self) -> Self { self.wrapping_sub(prev) }
+            fn put_le(self, out: &mut Vec<u8>) { out.extend_from_slice(&self.to_le_bytes()) }
+            fn put_be(self, out: &mut Vec<u8>) { out.extend_from_slice(&self.to_be_bytes()) }
         }
     )*};
 }
-native_bytes!(u8, i8, u16, i16, f32);
+int_sample!(u8, i8, u16, i16);
 
-/// Compresses every tile, row-major, as the TileOffsets order requires.
-fn compress_tiles(
-    raster: &Raster,
-    layout: &Layout,
-    nodata: Option<&Nodata>,
-) -> Result<Vec<Vec<u8>>, OutputError> {
-    match &raster.data {
-        SampleBuffer::U8(v) => compress_typed(v, layout, nodata),
-        SampleBuffer::I8(v) => compress_typed(v, layout, nodata),
-        SampleBuffer::U16(v) => compress_typed(v, layout, nodata),
-        SampleBuffer::I16(v) => compress_typed(v, layout, nodata),
-        SampleBuffer::F32(v) => compress_typed(v, layout, nodata),
+impl Sample for f32 {
+    const FLOAT: bool = true;
+    const SIZE: usize = 4;
+    fn zero() -> Self {
+        0.0
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    fn wrapping_diff(self, prev: Self) -> Self {
+        self - prev
+    }
+    fn put_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes())
+    }
+    fn put_be(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_be_bytes())
     }
 }
 
-fn compress_typed<T: NativeBytes>(
-    planes: &[T],
-    layout: &Layout,
-    nodata: Option<&Nodata>,
+/// Compresses every tile of a level, row-major as TileOffsets requires; tiles are
+/// independent, so they are compressed in parallel.
+fn compress_tiles<T: Sample>(
+    level: &Level<T>,
+    plan: &Plan,
+    fill: T,
+    predictor: u16,
 ) -> Result<Vec<Vec<u8>>, OutputError> {
-    let sample_size = std::mem::size_of::<T>();
-    let fill: Vec<u8> = match nodata {
-        Some(n) => n.sample.clone(),
-        None => vec![0; sample_size],
-    };
-    let plane_len = layout.width * layout.height;
-    let mut tiles = Vec::with_capacity(layout.tiles_across * layout.tiles_down);
-    let mut raw = Vec::with_capacity(TILE * TILE * layout.bands * sample_size);
-    for tile_row in 0..layout.tiles_down {
-        for tile_col in 0..layout.tiles_across {
-            raw.clear();
-            for y in tile_row * TILE..(tile_row + 1) * TILE {
-                for x in tile_col * TILE..(tile_col + 1) * TILE {
-                    if x < layout.width && y < layout.height {
-                        let pixel = y * layout.width + x;
-                        for band in 0..layout.bands {
-                            planes[band * plane_len + pixel].put(&mut raw);
-                        }
-                    } else {
-                        for _ in 0..layout.bands {
-                            raw.extend_from_slice(&fill);
-                        }
+    let across = level.width.div_ceil(plan.block_w);
+    let down = level.height.div_ceil(plan.block_h);
+    (0..across * down)
+        .into_par_iter()
+        .map(|index| {
+            let raw = tile_bytes(level, plan, fill, predictor, index % across, index / across);
+            deflate(&raw)
+        })
+        .collect()
+}
+
+/// The uncompressed bytes of one tile, padded with `fill` past the raster's edges, with
+/// the predictor applied row by row as libtiff does (horDiff / fpDiff).
+fn tile_bytes<T: Sample>(
+    level: &Level<T>,
+    plan: &Plan,
+    fill: T,
+    predictor: u16,
+    tile_col: usize,
+    tile_row: usize,
+) -> Vec<u8> {
+    let (bw, bh, bands) = (plan.block_w, plan.block_h, level.bands);
+    let plane_len = level.width * level.height;
+    let row_samples = bw * bands;
+    let mut raw = Vec::with_capacity(bw * bh * bands * T::SIZE);
+    let mut row: Vec<T> = Vec::with_capacity(row_samples);
+    let mut be = Vec::with_capacity(row_samples * T::SIZE);
+    for y in tile_row * bh..(tile_row + 1) * bh {
+        row.clear();
+        for x in tile_col * bw..(tile_col + 1) * bw {
+            if x < level.width && y < level.height {
+                let pixel = y * level.width + x;
+                for band in 0..bands {
+                    row.push(level.planes[band * plane_len + pixel]);
+                }
+            } else {
+                row.extend(std::iter::repeat_n(fill, bands));
+            }
+        }
+        match predictor {
+            2 => {
+                for i in (bands..row_samples).rev() {
+                    row[i] = row[i].wrapping_diff(row[i - bands]);
+                }
+                row.iter().for_each(|s| s.put_le(&mut raw));
+            }
+            3 => {
+                // Big-endian bytes regrouped by significance, then byte-wise differences
+                // with a stride of one pixel's samples.
+                be.clear();
+                row.iter().for_each(|s| s.put_be(&mut be));
+                let start = raw.len();
+                for byte in 0..T::SIZE {
+                    for i in 0..row_samples {
+                        raw.push(be[i * T::SIZE + byte]);
                     }
                 }
+                let bytes = &mut raw[start..];
+                for i in (bands..bytes.len()).rev() {
+                    bytes[i] = bytes[i].wrapping_sub(bytes[i - bands]);
+                }
             }
-            tiles.push(deflate(&raw)?);
+            _ => row.iter().for_each(|s| s.put_le(&mut raw)),
         }
     }
-    Ok(tiles)
+    raw
 }
 
 fn deflate(raw: &[u8]) -> Result<Vec<u8>, OutputError> {
@@ -343,77 +578,8 @@ fn deflate(raw: &[u8]) -> Result<Vec<u8>, OutputError> {
         .map_err(|e| OutputError::Tiff(format!("deflate failed: {e}")))
 }
 
-struct Meta<'a> {
-    layout: &'a Layout,
-    geo: &'a GeoTags,
-    data: &'a SampleBuffer,
-    nodata: Option<&'a Nodata>,
-}
-
-fn tiff_err(e: tiff::TiffError) -> OutputError {
-    OutputError::Tiff(e.to_string())
-}
-
-/// Writes the header, the compressed tiles, then the one IFD describing them.
-fn assemble<K: TiffKind>(tiles: Vec<Vec<u8>>, meta: &Meta) -> Result<Vec<u8>, OutputError> {
-    let Meta {
-        layout,
-        geo,
-        data,
-        nodata,
-    } = *meta;
-    let capacity = tiles.iter().map(Vec::len).sum::<usize>() + 4096;
-    let mut file = Cursor::new(Vec::with_capacity(capacity));
-    {
-        let mut encoder = TiffEncoder::<_, K>::new_generic(&mut file).map_err(tiff_err)?;
-        let mut dir = encoder.image_directory().map_err(tiff_err)?;
-        let mut offsets = Vec::with_capacity(tiles.len());
-        let mut byte_counts = Vec::with_capacity(tiles.len());
-        for tile in tiles {
-            let offset = dir.write_data(tile.as_slice()).map_err(tiff_err)?;
-            offsets.push(K::convert_offset(offset).map_err(tiff_err)?);
-            byte_counts.push(K::convert_offset(tile.len() as u64).map_err(tiff_err)?);
-        }
-        let bands = layout.bands;
-        // Layout::of checked these fit.
-        let width = layout.width as u32;
-        let height = layout.height as u32;
-        let samples = bands as u16;
-        let bits = data.bits();
-
-        let mut tags = || -> tiff::TiffResult<()> {
-            dir.write_tag(Tag::ImageWidth, width)?;
-            dir.write_tag(Tag::ImageLength, height)?;
-            dir.write_tag(Tag::BitsPerSample, vec![bits; bands].as_slice())?;
-            dir.write_tag(Tag::Compression, COMPRESSION_DEFLATE)?;
-            dir.write_tag(Tag::PhotometricInterpretation, PHOTOMETRIC_MIN_IS_BLACK)?;
-            dir.write_tag(Tag::SamplesPerPixel, samples)?;
-            dir.write_tag(Tag::PlanarConfiguration, PLANAR_CHUNKY)?;
-            dir.write_tag(Tag::TileWidth, TILE as u32)?;
-            dir.write_tag(Tag::TileLength, TILE as u32)?;
-            dir.write_tag(Tag::TileOffsets, K::convert_slice(&offsets))?;
-            dir.write_tag(Tag::TileByteCounts, K::convert_slice(&byte_counts))?;
-            if bands > 1 {
-                // Without it libtiff warns that the sample count does not match MinIsBlack.
-                let extra = vec![EXTRA_SAMPLE_UNSPECIFIED; bands - 1];
-                dir.write_tag(Tag::ExtraSamples, extra.as_slice())?;
-            }
-            let format = vec![sample_format(data); bands];
-            dir.write_tag(Tag::SampleFormat, format.as_slice())?;
-            dir.write_tag(Tag::ModelPixelScaleTag, &geo.pixel_scale[..])?;
-            dir.write_tag(Tag::ModelTiepointTag, &geo.tiepoint[..])?;
-            dir.write_tag(Tag::GeoKeyDirectoryTag, geo.key_directory.as_slice())?;
-            if let Some(nodata) = nodata {
-                dir.write_tag(Tag::GdalNodata, nodata.text.as_str())?;
-            }
-            Ok(())
-        };
-        tags().map_err(tiff_err)?;
-        dir.finish().map_err(tiff_err)?;
-    }
-    Ok(file.into_inner())
-}
-
+#[cfg(test)]
+mod cog_tests;
 #[cfg(test)]
 mod gdal_tests;
 #[cfg(test)]

@@ -1,18 +1,33 @@
-//! Everything between a finished raster and a file in storage: the GeoTIFF encoder, the
-//! tile path templates of `defaultTilePath` (batch-api.md §10.1), and the sink that writes
-//! bytes to a location atomically. The engine decides *what* to write; this module only
-//! knows *how*.
+//! Everything between a finished raster and a file in storage: the GeoTIFF / COG encoder
+//! (`geotiff`, `cog`, over the IFDs-first container writer `tiffwrite`), PNG, JPEG and
+//! `userdata.json` (`image`), the choice of encoder per response and the overwrite /
+//! skipExisting rules (`format`), the tile path templates of `defaultTilePath`
+//! (batch-api.md §10.1, `path`), and the sinks that write bytes to a local path or S3
+//! atomically (`sink`, `s3`). The engine decides *what* to write; this module only knows
+//! *how*.
 
+mod cog;
+mod format;
 mod geotiff;
+mod image;
 mod path;
+mod s3;
 mod sink;
+mod tiffwrite;
 
 use std::path::PathBuf;
 
-pub use geotiff::encode_geotiff;
+pub use cog::{CogParams, Resampling};
+pub use format::{
+    decide_existing, existence_check_needed, ExistingAction, OutputFormat, OutputOptions,
+    EXISTENCE_CHECK_LIMIT,
+};
+pub use geotiff::{encode_geotiff, encode_tiff, TiffOptions};
+pub use image::{encode_jpeg, encode_png, encode_userdata, DEFAULT_JPEG_QUALITY};
 pub use path::{
     bucket_prefix, expand, extension_for_mime, resolve_template, PathVars, DEFAULT_LAYOUT,
 };
+pub use s3::S3Config;
 pub use sink::{Sinks, Target};
 
 /// Everything that can go wrong while encoding or writing an output.
@@ -34,6 +49,18 @@ pub enum OutputError {
     },
     #[error("TIFF encoding failed: {0}")]
     Tiff(String),
+    #[error("encoding failed: {0}")]
+    Encode(String),
+    #[error("invalid COG output: {0}")]
+    InvalidCog(String),
+    #[error("invalid output option: {0}")]
+    InvalidOption(String),
+    #[error("output '{identifier}': format '{mime}' is not supported: {reason}")]
+    UnsupportedFormat {
+        identifier: String,
+        mime: String,
+        reason: String,
+    },
     #[error("invalid output path template {template:?}: {reason}")]
     InvalidTemplate { template: String, reason: String },
     #[error("unsupported output location {location:?}: {reason}")]
@@ -45,6 +72,14 @@ pub enum OutputError {
         action: &'static str,
         path: PathBuf,
         error: std::io::Error,
+    },
+    /// Object store failures (S3): the store's message names the reason (HTTP status,
+    /// connection refused, missing bucket).
+    #[error("cannot {action} {location}: {error}")]
+    Store {
+        action: &'static str,
+        location: String,
+        error: String,
     },
     #[error("output writer task failed: {0}")]
     Task(String),

@@ -33,6 +33,16 @@ pub fn resolve_template(default_tile_path: &str, outputs: usize) -> Result<Strin
     if default_tile_path.trim().is_empty() {
         return Err(invalid("the path is empty".to_string()));
     }
+    // Refused up front (a 400 at create time) rather than when the first tile is written;
+    // the sink refuses them again for any location built another way.
+    if default_tile_path
+        .split(['/', '\\'])
+        .any(|segment| segment == "..")
+    {
+        return Err(invalid(
+            "'..' segments are not allowed: outputs stay under the given location".to_string(),
+        ));
+    }
     if !default_tile_path.contains('<') {
         if default_tile_path.contains('>') {
             return Err(invalid("'>' without a matching '<'".to_string()));
@@ -251,6 +261,24 @@ mod tests {
             err.starts_with("invalid output path template \"\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn parent_segments_are_refused() {
+        for path in [
+            "../out",
+            "s3://b/../x",
+            "/abs/a/../b",
+            "out/<tileName>/..",
+            "file:///a/../b",
+            "a\\..\\b",
+        ] {
+            let r = reason(resolve_template(path, ONE));
+            assert!(r.contains("'..'"), "{path}: {r}");
+        }
+        // Dots inside names are fine.
+        assert!(resolve_template("s3://b/v1..2/<tileName>.tif", ONE).is_ok());
+        assert!(resolve_template("out/.hidden", ONE).is_ok());
     }
 
     #[test]

@@ -9,12 +9,21 @@
 //! Two concurrent writers of the same output would share that staging file; the engine
 //! writes each output from one worker at a time.
 //!
-//! `s3://` has no real client yet: see [`s3_standin_path`].
+//! `s3://` goes to a real S3 endpoint through object_store when one is configured
+//! ([`super::S3Config`]); a PUT is atomic there (the object appears whole or not at all) and
+//! object_store retries transient errors. Without configuration it goes to the local
+//! stand-in of [`s3_standin_path`].
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use futures_util::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::PutPayload;
+
+use super::s3::{S3Config, S3Stores};
 use super::OutputError;
 
 /// Directory under the base directory that stands in for S3 buckets.
@@ -25,20 +34,44 @@ const S3_STANDIN_DIR: &str = "s3";
 pub enum Target {
     /// A file on the local file system.
     Local(PathBuf),
+    /// An object on the configured S3 endpoint.
+    S3 { bucket: String, key: String },
 }
 
 /// Resolves output locations and writes to them. Cheap to clone and share.
 #[derive(Debug, Clone)]
 pub struct Sinks {
     base_dir: PathBuf,
+    s3: Option<Arc<S3Stores>>,
 }
 
 impl Sinks {
-    /// `base_dir` anchors relative paths and holds the embedded `s3/` stand-in.
+    /// `base_dir` anchors relative paths and holds the embedded `s3/` stand-in; `s3://`
+    /// locations use the stand-in.
     pub fn new(base_dir: impl Into<PathBuf>) -> Self {
         Sinks {
             base_dir: base_dir.into(),
+            s3: None,
         }
+    }
+
+    /// Like [`Sinks::new`], but `s3://` locations go to the S3 endpoint of `s3` when given.
+    pub fn with_s3(base_dir: impl Into<PathBuf>, s3: Option<S3Config>) -> Self {
+        Sinks {
+            base_dir: base_dir.into(),
+            s3: s3.map(|c| Arc::new(S3Stores::new(c))),
+        }
+    }
+
+    /// [`Sinks::with_s3`] with the S3 settings of the environment ([`S3Config::from_env`]):
+    /// real S3 when an endpoint or credentials are set, the local stand-in otherwise.
+    pub fn from_env(base_dir: impl Into<PathBuf>) -> Result<Self, OutputError> {
+        Ok(Self::with_s3(base_dir, S3Config::from_env()?))
+    }
+
+    /// The S3 settings in use; `None` means `s3://` goes to the local stand-in.
+    pub fn s3_config(&self) -> Option<&S3Config> {
+        self.s3.as_deref().map(|s| &s.config)
     }
 
     pub fn base_dir(&self) -> &Path {
@@ -48,7 +81,9 @@ impl Sinks {
     /// Maps an expanded output location to where it is stored, without touching storage.
     ///
     /// Accepts an absolute path, a path relative to the base directory, `file:///abs/path`
-    /// and `s3://bucket/key`. The location must name a file (no trailing `/`).
+    /// and `s3://bucket/key`. The location must name a file (no trailing `/`), and no
+    /// segment may be `.` or `..`: a relative path can never leave the base directory, and
+    /// what the user wrote is what is written (URL parsing would silently fold `..`).
     pub fn resolve(&self, location: &str) -> Result<Target, OutputError> {
         let unsupported = |reason: &str| OutputError::UnsupportedLocation {
             location: location.to_string(),
@@ -61,11 +96,22 @@ impl Sinks {
         if last.is_empty() || last == "." || last == ".." {
             return Err(unsupported("the location must end with a file name"));
         }
+        let dotdot = || location.split(['/', '\\']).any(|s| s == "..");
         let Some((scheme, rest)) = location.split_once("://") else {
+            if dotdot() {
+                return Err(unsupported(
+                    "'..' segments are not allowed in output locations",
+                ));
+            }
             return Ok(Target::Local(self.base_dir.join(location)));
         };
         match scheme.to_ascii_lowercase().as_str() {
             "file" => {
+                if dotdot() {
+                    return Err(unsupported(
+                        "'..' segments are not allowed in output locations",
+                    ));
+                }
                 let url = url::Url::parse(location)
                     .map_err(|e| unsupported(&format!("not a valid file URL: {e}")))?;
                 let path = url.to_file_path().map_err(|()| {
@@ -75,9 +121,17 @@ impl Sinks {
             }
             "s3" => {
                 let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-                s3_standin_path(&self.base_dir, bucket, key)
-                    .map(Target::Local)
-                    .map_err(|reason| unsupported(&reason))
+                let standin =
+                    s3_standin_path(&self.base_dir, bucket, key).map_err(|r| unsupported(&r))?;
+                if self.s3.is_none() {
+                    return Ok(Target::Local(standin));
+                }
+                ObjectPath::parse(key)
+                    .map_err(|e| unsupported(&format!("not a valid S3 key: {e}")))?;
+                Ok(Target::S3 {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                })
             }
             _ => Err(unsupported(
                 "only local paths, file:// URLs and s3:// URLs are supported",
@@ -88,10 +142,71 @@ impl Sinks {
     /// Stores `bytes` at `location`, replacing any existing file, creating parent
     /// directories; either the whole new content is visible under the final name or none.
     pub async fn put(&self, location: &str, bytes: Vec<u8>) -> Result<(), OutputError> {
-        let Target::Local(path) = self.resolve(location)?;
-        tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
+        match self.resolve(location)? {
+            Target::Local(path) => tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
+                .await
+                .map_err(|e| OutputError::Task(e.to_string()))?,
+            Target::S3 { bucket, key } => {
+                let store = self.s3_store(&bucket)?;
+                store
+                    .put(&object_path(&key)?, PutPayload::from(bytes))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| store_error("write", location, e))
+            }
+        }
+    }
+
+    /// Reads a whole output back (tests, and tools that verify outputs).
+    pub async fn get(&self, location: &str) -> Result<Vec<u8>, OutputError> {
+        match self.resolve(location)? {
+            Target::Local(path) => tokio::task::spawn_blocking(move || {
+                fs::read(&path).map_err(|e| OutputError::io("read", path, e))
+            })
             .await
-            .map_err(|e| OutputError::Task(e.to_string()))?
+            .map_err(|e| OutputError::Task(e.to_string()))?,
+            Target::S3 { bucket, key } => {
+                let store = self.s3_store(&bucket)?;
+                let result = store
+                    .get(&object_path(&key)?)
+                    .await
+                    .map_err(|e| store_error("read", location, e))?;
+                let bytes = result
+                    .bytes()
+                    .await
+                    .map_err(|e| store_error("read", location, e))?;
+                Ok(bytes.to_vec())
+            }
+        }
+    }
+
+    /// The keys of all objects under `s3://bucket/prefix` on the configured endpoint, as
+    /// `s3://` locations, sorted. Only for real S3 (the stand-in is a plain directory).
+    pub async fn list_s3(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, OutputError> {
+        let location = format!("s3://{bucket}/{prefix}");
+        let store = self.s3_store(bucket)?;
+        let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
+        let metas: Vec<_> = store
+            .list(prefix.as_ref())
+            .try_collect()
+            .await
+            .map_err(|e| store_error("list", &location, e))?;
+        let mut keys: Vec<String> = metas
+            .into_iter()
+            .map(|m| format!("s3://{bucket}/{}", m.location))
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    fn s3_store(&self, bucket: &str) -> Result<Arc<dyn object_store::ObjectStore>, OutputError> {
+        match &self.s3 {
+            Some(stores) => stores.bucket(bucket),
+            None => Err(OutputError::UnsupportedLocation {
+                location: format!("s3://{bucket}"),
+                reason: "no S3 endpoint or credentials are configured".into(),
+            }),
+        }
     }
 
     /// Whether a file already exists at `location` (for `overwrite` / `skipExisting`).
@@ -99,7 +214,17 @@ impl Sinks {
     /// A missing parent, a parent that is a regular file, or a directory at the location
     /// all count as "no file": a later `put` reports the real problem.
     pub async fn exists(&self, location: &str) -> Result<bool, OutputError> {
-        let Target::Local(path) = self.resolve(location)?;
+        let path = match self.resolve(location)? {
+            Target::Local(path) => path,
+            Target::S3 { bucket, key } => {
+                let store = self.s3_store(&bucket)?;
+                return match store.head(&object_path(&key)?).await {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::NotFound { .. }) => Ok(false),
+                    Err(e) => Err(store_error("check", location, e)),
+                };
+            }
+        };
         tokio::task::spawn_blocking(move || match fs::metadata(&path) {
             Ok(meta) => Ok(meta.is_file()),
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
@@ -112,7 +237,22 @@ impl Sinks {
     }
 }
 
-/// The embedded stand-in for S3 until a real client is configured: `s3://bucket/key` is
+fn object_path(key: &str) -> Result<ObjectPath, OutputError> {
+    ObjectPath::parse(key).map_err(|e| OutputError::UnsupportedLocation {
+        location: key.to_string(),
+        reason: format!("not a valid S3 key: {e}"),
+    })
+}
+
+fn store_error(action: &'static str, location: &str, error: object_store::Error) -> OutputError {
+    OutputError::Store {
+        action,
+        location: location.to_string(),
+        error: error.to_string(),
+    }
+}
+
+/// The embedded stand-in for S3 when no endpoint or credentials are configured: `s3://bucket/key` is
 /// stored at `<base_dir>/s3/<bucket>/<key>`. This is the only place that knows it.
 ///
 /// `.` and `..` segments are refused so a key cannot escape its bucket directory.

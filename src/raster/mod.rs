@@ -61,3 +61,6 @@ pub struct Georef {
     /// Pixel height (positive; y decreases downwards).
     pub res_y: f64,
 }
+
+pub mod cog;
+pub mod warp;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde_json::{Map, Value};
 
 use crate::api::{RequestRecord, TileRecord};
@@ -120,6 +120,10 @@ impl Store {
         &self.path
     }
 
+    // Write transactions are IMMEDIATE: a deferred one that reads first and then writes
+    // cannot wait for another writer (SQLite answers "database is locked" at once rather
+    // than risk a deadlock), while an immediate one takes the write lock up front and so
+    // waits its turn through the busy timeout.
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A poisoned lock only means another thread panicked mid-call; SQLite rolled back
         // its open transaction, so the connection is still consistent.
@@ -297,7 +301,7 @@ impl Store {
     /// Deletes a request and its tiles (outputs are never touched). The ledger is kept.
     pub fn delete_request(&self, id: &str) -> Result<bool> {
         let mut c = self.conn();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM tiles WHERE request_id = ?1", [id])?;
         let n = tx.execute("DELETE FROM requests WHERE id = ?1", [id])?;
         tx.commit()?;
@@ -308,7 +312,7 @@ impl Store {
     pub fn delete_stale(&self, ages: &StaleAges) -> Result<Vec<String>> {
         let now = now_unix();
         let mut c = self.conn();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let ids: Vec<String> = {
             let mut st = tx.prepare(
                 "SELECT id FROM requests WHERE
@@ -345,7 +349,7 @@ impl Store {
         value_estimate: f64,
     ) -> Result<u64> {
         let mut c = self.conn();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let exists: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM requests WHERE id = ?1)",
             [id],
@@ -446,7 +450,7 @@ impl Store {
     /// Moves up to `n` PENDING tiles to SCHEDULED and returns them, in list order.
     pub fn claim_pending(&self, request: &str, n: u64) -> Result<Vec<TileRecord>> {
         let mut c = self.conn();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let tiles: Vec<TileRecord> = {
             let mut st = tx.prepare_cached(&format!(
                 "{TILE_SELECT} WHERE request_id = ?1 AND status = 'PENDING' ORDER BY seq LIMIT ?2"
@@ -497,7 +501,7 @@ impl Store {
         cost: f64,
     ) -> Result<()> {
         let mut c = self.conn();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE tiles SET status = 'PROCESSED', cost = ?3, error = NULL
              WHERE request_id = ?1 AND tile_id = ?2",
@@ -516,7 +520,7 @@ impl Store {
     /// "tiles processed or being processed at that moment").
     pub fn charge_in_flight(&self, request: &str, client: &str) -> Result<u64> {
         let mut c = self.conn();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute(
             "INSERT OR IGNORE INTO pu_ledger(client_id, request_id, tile_id, kind, amount, created)
              SELECT ?2, request_id, tile_id, 'charge', cost_estimate, ?3 FROM tiles
@@ -614,7 +618,7 @@ impl Store {
         refund: f64,
     ) -> Result<()> {
         let mut c = self.conn();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for (kind, amount) in [("minimum", minimum), ("refund", refund)] {
             tx.execute(
                 "DELETE FROM pu_ledger WHERE request_id = ?1 AND kind = ?2",

@@ -31,9 +31,15 @@ CREATE UNIQUE INDEX pu_ledger_one_charge ON pu_ledger(request_id, tile_id) WHERE
 "#];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.unchecked_transaction()?;
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        // IMMEDIATE, and the version read inside it: two processes opening a new file at
+        // once apply each migration exactly once.
+        let tx =
+            rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > i as i64 {
+            continue;
+        }
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;

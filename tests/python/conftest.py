@@ -35,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Constants shared by the test modules
 # ---------------------------------------------------------------------------------------------------------------------
 
-SAMPLE_COLLECTION = "tessera-sample"
+SAMPLE_COLLECTION = "tessera-synthetic"  # covers any area; tessera-sample is 4 small footprints
 TIME_RANGE = {"from": "2023-06-01T00:00:00Z", "to": "2023-06-30T23:59:59Z"}
 
 # NDVI as FLOAT32, SIMPLE mosaicking.

@@ -7,6 +7,7 @@ use crate::output::OutputError;
 fn local(sinks: &Sinks, location: &str) -> PathBuf {
     match sinks.resolve(location) {
         Ok(Target::Local(path)) => path,
+        Ok(other) => panic!("{location}: expected a local target, got {other:?}"),
         Err(e) => panic!("{location}: {e}"),
     }
 }
@@ -214,4 +215,179 @@ fn write_atomic_writes_exact_bytes_and_nothing_else() {
     write_atomic(&path, &[1, 2, 3]).unwrap();
     assert_eq!(fs::read(&path).unwrap(), vec![1, 2, 3]);
     assert_eq!(entries(dir.path()), vec!["plain.bin"]);
+}
+
+#[test]
+fn parent_segments_never_leave_the_base_directory() {
+    let sinks = Sinks::new("/base");
+    for location in [
+        "../x.tif",
+        "a/../../x.tif",
+        "a/b/../c.tif",
+        "file:///base/../etc/x.tif",
+        "a\\..\\x.tif",
+    ] {
+        assert!(
+            unsupported_reason(&sinks, location).contains("'..'"),
+            "{location}"
+        );
+    }
+    assert_eq!(
+        local(&sinks, "a..b/x.tif"),
+        PathBuf::from("/base/a..b/x.tif")
+    );
+}
+
+/// Real S3 against moto's S3-compatible server on loopback, started here. Skips with a
+/// message when `moto_server` is not installed (`pip install 'moto[server]'`; the test
+/// runner puts it on PATH). `$MOTO_SERVER` may name the executable.
+mod s3 {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::output::S3Config;
+
+    struct Moto {
+        child: Child,
+        port: u16,
+    }
+
+    impl Drop for Moto {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn start_moto() -> Option<Moto> {
+        let exe = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let port = free_port();
+        let child = Command::new(&exe)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            println!("SKIPPED: {exe} not found; pip install 'moto[server]' to run the S3 tests");
+            return None;
+        };
+        let moto = Moto { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(moto)
+    }
+
+    /// CreateBucket with a bare HTTP request (moto does not check signatures).
+    fn create_bucket(port: u16, bucket: &str) {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
+    fn config(port: u16) -> S3Config {
+        S3Config::from_vars(|name| match name {
+            "TESSERA_S3_ENDPOINT" => Some(format!("http://127.0.0.1:{port}")),
+            "AWS_ACCESS_KEY_ID" => Some("testing".into()),
+            "AWS_SECRET_ACCESS_KEY" => Some("testing".into()),
+            _ => None,
+        })
+        .unwrap()
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn put_exists_list_and_read_back_on_a_real_s3_server() {
+        let Some(moto) = start_moto() else { return };
+        create_bucket(moto.port, "results");
+        let base = tempfile::tempdir().unwrap();
+        let sinks = Sinks::with_s3(base.path(), Some(config(moto.port)));
+        let a = "s3://results/req-1/31UDS_7_2/default.tif";
+        let b = "s3://results/req-1/31UDS_7_2/userdata.json";
+        assert_eq!(
+            sinks.resolve(a).unwrap(),
+            Target::S3 {
+                bucket: "results".into(),
+                key: "req-1/31UDS_7_2/default.tif".into()
+            }
+        );
+        assert!(!sinks.exists(a).await.unwrap());
+        let tiff: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        sinks.put(a, tiff.clone()).await.unwrap();
+        sinks.put(b, b"{\"n\": 1}\n".to_vec()).await.unwrap();
+        assert!(sinks.exists(a).await.unwrap());
+        assert_eq!(sinks.get(a).await.unwrap(), tiff);
+        assert_eq!(sinks.get(b).await.unwrap(), b"{\"n\": 1}\n");
+        assert_eq!(
+            sinks.list_s3("results", "req-1").await.unwrap(),
+            vec![a.to_string(), b.to_string()]
+        );
+        // Overwrite replaces the object.
+        sinks.put(b, b"[]".to_vec()).await.unwrap();
+        assert_eq!(sinks.get(b).await.unwrap(), b"[]");
+        // Nothing landed in the local stand-in.
+        assert!(!base.path().join("s3").exists());
+
+        // A missing bucket is a clear error naming the location.
+        let err = sinks
+            .put("s3://no-such-bucket/x.tif", vec![1])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("s3://no-such-bucket/x.tif"), "{err}");
+        assert!(err.contains("NoSuchBucket") || err.contains("404"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_unreachable_endpoint_fails_within_the_retry_budget() {
+        let port = free_port();
+        let mut cfg = config(port);
+        cfg.max_retries = 1;
+        cfg.retry_timeout = Duration::from_secs(5);
+        let sinks = Sinks::with_s3("/nonexistent-base", Some(cfg));
+        let started = Instant::now();
+        let err = sinks
+            .put("s3://b/k.tif", vec![1, 2, 3])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("cannot write s3://b/k.tif"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[test]
+    fn without_configuration_s3_uses_the_local_standin() {
+        let sinks = Sinks::with_s3("/base", None);
+        assert!(sinks.s3_config().is_none());
+        assert_eq!(
+            local(&sinks, "s3://b/k/x.tif"),
+            PathBuf::from("/base/s3/b/k/x.tif")
+        );
+    }
 }
