@@ -273,18 +273,7 @@ impl Program {
                 describe_value(&returned)
             )));
         }
-        let setup = Setup {
-            band_units: vec![None; bands.len()],
-            input_bands: bands,
-            units: None,
-            outputs: vec![OutputSpec {
-                id: "default".into(),
-                bands: components,
-                sample_type: SampleType::Auto,
-                nodata: None,
-            }],
-            mosaicking: Mosaicking::Simple,
-        };
+        let setup = legacy_setup_of(bands, components);
         let mut program = Program::new(ctx, setup, ScriptFormat::V1Body, entry, Hooks::default())?;
         program.global_names = program.script_globals("");
         Ok(program)
@@ -988,7 +977,12 @@ fn legacy_setup(ctx: &mut Context) -> Result<Option<Setup>, EvalscriptError> {
             ))
         }
     };
-    Ok(Some(Setup {
+    Ok(Some(legacy_setup_of(bands, components)))
+}
+
+/// The setup of a V1 script: one AUTO output named `default`, SIMPLE mosaicking.
+fn legacy_setup_of(bands: Vec<String>, components: usize) -> Setup {
+    Setup {
         band_units: vec![None; bands.len()],
         input_bands: bands,
         units: None,
@@ -999,7 +993,7 @@ fn legacy_setup(ctx: &mut Context) -> Result<Option<Setup>, EvalscriptError> {
             nodata: None,
         }],
         mosaicking: Mosaicking::Simple,
-    }))
+    }
 }
 
 /// An ordinary writable, enumerable, configurable data property (what `samples.B04 = v`
