@@ -25,6 +25,16 @@ function evaluatePixel(samples) {
 }
 "#;
 
+/// The same NDVI behind a `try` the compiler refuses, so `Program` runs it in boa.
+const NDVI_BOA: &str = r#"//VERSION=3
+function setup() {
+  return { input: ["B04", "B08"], output: { bands: 1, sampleType: "FLOAT32" } };
+}
+function evaluatePixel(samples) {
+  try { return [(samples.B08 - samples.B04) / (samples.B08 + samples.B04)]; } catch (e) { throw e; }
+}
+"#;
+
 /// Deterministic reflectance-like values in [0.02, 0.5).
 fn band(seed: u32) -> Vec<f32> {
     let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
@@ -110,10 +120,14 @@ fn main() {
         black_box(&planes);
     });
 
-    let mut boa = match Program::compile(NDVI) {
+    let mut boa = match Program::compile(NDVI_BOA) {
         Ok(p) => p,
         Err(err) => panic!("NDVI must run in boa: {err}"),
     };
+    assert!(
+        boa.boa_reason().is_some(),
+        "the try/catch variant must run in boa"
+    );
     let boa_bands: [&[f32]; 2] = [&b04[..BOA_PIXELS], &b08[..BOA_PIXELS]];
     let boa_rate = best_rate(BOA_PIXELS, || {
         black_box(boa.evaluate(&boa_bands, BOA_PIXELS).ok());
