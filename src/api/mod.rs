@@ -28,6 +28,8 @@ pub struct BatchSpec {
     pub collection: String,
     /// `dataFilter.timeRange` as given (ISO strings), if any.
     pub time_range: Option<(String, String)>,
+    /// `dataFilter` and `processing` as the reader takes them (units come from setup()).
+    pub filter: crate::data::Filter,
     /// The output path template with placeholders, after the plain-prefix rule.
     pub tile_path: String,
     /// `processRequest.output.responses`: identifier and encoder per output.
@@ -150,6 +152,8 @@ pub fn validate(body: &Map<String, Value>) -> Result<BatchSpec, ApiError> {
         })
         .transpose()?;
 
+    let filter = data_filter(entry, time_range.as_ref())?;
+
     let evalscript = pr
         .get("evalscript")
         .and_then(Value::as_str)
@@ -167,10 +171,63 @@ pub fn validate(body: &Map<String, Value>) -> Result<BatchSpec, ApiError> {
         evalscript,
         collection,
         time_range,
+        filter,
         tile_path,
         responses,
         output,
     })
+}
+
+/// `dataFilter` (time range, maxCloudCoverage, mosaickingOrder) and `processing`
+/// (upsampling, downsampling) of the collection entry.
+fn data_filter(
+    entry: &Value,
+    time_range: Option<&(String, String)>,
+) -> Result<crate::data::Filter, ApiError> {
+    use crate::data::{day_of, Filter, MosaickingOrder};
+    use crate::raster::warp::Resampling;
+    let mut f = Filter::default();
+    if let Some((from, to)) = time_range {
+        let day = |s: &str| {
+            day_of(s).ok_or_else(|| {
+                bad(format!(
+                    "dataFilter.timeRange: '{s}' is not an ISO-8601 timestamp"
+                ))
+            })
+        };
+        f.from_day = Some(day(from)?);
+        f.to_day = Some(day(to)?);
+    }
+    let df = entry.get("dataFilter");
+    if let Some(cc) = df.and_then(|d| d.get("maxCloudCoverage")) {
+        f.max_cloud_coverage = cc
+            .as_f64()
+            .filter(|c| (0.0..=100.0).contains(c))
+            .ok_or_else(|| bad("dataFilter.maxCloudCoverage must be a number from 0 to 100"))?;
+    }
+    if let Some(order) = df.and_then(|d| d.get("mosaickingOrder")) {
+        f.order = order
+            .as_str()
+            .and_then(MosaickingOrder::parse)
+            .ok_or_else(|| {
+                bad(format!(
+                "dataFilter.mosaickingOrder must be mostRecent, leastRecent or leastCC, got {order}"
+            ))
+            })?;
+    }
+    for (key, slot) in [
+        ("upsampling", &mut f.upsampling),
+        ("downsampling", &mut f.downsampling),
+    ] {
+        if let Some(v) = entry.get("processing").and_then(|p| p.get(key)) {
+            *slot = v.as_str().and_then(Resampling::parse).ok_or_else(|| {
+                bad(format!(
+                    "processing.{key} must be NEAREST, BILINEAR or BICUBIC, got {v}"
+                ))
+            })?;
+        }
+    }
+    Ok(f)
 }
 
 fn tiling_spec(v: Option<&Value>) -> Result<TilingSpec, ApiError> {

@@ -315,3 +315,30 @@ fn analysis_fails_bad_scripts_with_the_reason_in_error() {
         assert_eq!(p.tiles.total(), 0, "a failed analysis stores no tiles");
     }
 }
+
+#[test]
+fn data_filter_options_reach_the_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).unwrap();
+    let out = dir.path().join("out");
+    let mut b = body(&out, [15.005, 46.005, 15.02, 46.015]);
+    b["processRequest"]["input"]["data"][0]["type"] = json!("tessera-sample");
+    b["processRequest"]["input"]["data"][0]["dataFilter"]["mosaickingOrder"] = json!("sideways");
+    let err = engine.create("c", &b).unwrap_err().to_string();
+    assert!(err.contains("mosaickingOrder"), "{err}");
+
+    // Over the fixture COGs, the newest and the oldest scene give different NDVI.
+    let mut outputs = Vec::new();
+    for order in ["mostRecent", "leastRecent"] {
+        b["processRequest"]["input"]["data"][0]["dataFilter"]["mosaickingOrder"] = json!(order);
+        let r = engine.create("c", &b).unwrap();
+        engine.act("c", &r.id, Event::Start).unwrap();
+        assert_eq!(wait_for(&engine, &r.id, terminal).status, Status::Done);
+        let t = &engine.tiles("c", &r.id, None, 0, 1).unwrap().items[0];
+        outputs.push(std::fs::read(out.join(&r.id).join(&t.name).join("default.tif")).unwrap());
+    }
+    assert_ne!(
+        outputs[0], outputs[1],
+        "mosaickingOrder must change which scene is read"
+    );
+}

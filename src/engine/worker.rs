@@ -144,15 +144,22 @@ impl TileWorker {
         let height = ((tile.y_max - tile.y_min) / res).round() as usize + 2 * t.buffer_y as usize;
 
         let clock = Instant::now();
-        let planes = crate::data::read(&crate::data::ReadRequest {
+        let filter = crate::data::Filter {
+            units: match job.setup.units.as_deref() {
+                Some("DN") => crate::data::Units::Dn,
+                _ => crate::data::Units::Reflectance,
+            },
+            ..job.spec.filter.clone()
+        };
+        let request = crate::data::ReadRequest {
             collection: &job.spec.collection,
             bands: &job.setup.input_bands,
             georef,
             width,
             height,
             day: job.day,
-        })
-        .map_err(|e| e.to_string())?;
+        };
+        let planes = crate::data::read_simple(&request, &filter).map_err(|e| e.to_string())?;
         timings.read = clock.elapsed();
         let refs: Vec<&[f32]> = planes.iter().map(|p| p.as_slice()).collect();
         let clock = Instant::now();
