@@ -419,8 +419,10 @@ fn read_band(
     )
     .map_err(|e| read_err(e.to_string()))?;
     if filter.units == Units::Reflectance && band != "SCL" {
-        for v in plane.iter_mut() {
-            // harmonizeValues: the sample has no BOA offset, so only the clamp applies.
+        // harmonizeValues: the sample has no BOA offset, so only the clamp applies. NaN
+        // (no data) must stay NaN: `f32::max` would turn it into 0 and hide the gap from
+        // the mosaic and from dataMask.
+        for v in plane.iter_mut().filter(|v| !v.is_nan()) {
             *v = (*v * 0.0001).max(0.0);
         }
     }

@@ -528,3 +528,30 @@ fn codecs_layouts_and_sample_types_from_gdal() {
     assert!(planes[1].iter().all(|&m| m == 1.0));
     assert!(equal as f64 > 0.8 * 40_000.0, "only {equal} of 40000 equal");
 }
+
+#[test]
+fn reflectance_keeps_no_data_outside_a_scene_footprint() {
+    // A 10 km tile around footprint A (3 km): most pixels are outside every scene.
+    let bands = vec!["B04".to_string(), "dataMask".to_string()];
+    let req = ReadRequest {
+        collection: SAMPLE_COLLECTION,
+        bands: &bands,
+        georef: crate::raster::Georef {
+            epsg: 32633,
+            x_min: 500000.0,
+            y_max: 5100000.0,
+            res_x: 20.0,
+            res_y: 20.0,
+        },
+        width: 500,
+        height: 500,
+        day: 19538,
+    };
+    let scenes = read_scenes(&req, &Filter::default()).unwrap();
+    assert!(!scenes.is_empty());
+    for s in &scenes {
+        let outside = s.planes[1].iter().filter(|v| **v == 0.0).count();
+        assert!(outside > 200_000, "{}: only {outside} no-data pixels", s.id);
+        assert!(outside < 250_000, "{}: no data anywhere", s.id);
+    }
+}

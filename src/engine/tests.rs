@@ -342,3 +342,41 @@ fn data_filter_options_reach_the_reader() {
         "mosaickingOrder must change which scene is read"
     );
 }
+
+#[test]
+fn orbit_scripts_get_one_sample_per_scene() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).unwrap();
+    let out = dir.path().join("out");
+    // Counts the scenes with data at each pixel: the fixture has three June scenes over
+    // footprint A and three over the overlapping footprint B.
+    let script = "//VERSION=3
+function setup() { return {input: ['B04', 'dataMask'], output: {bands: 1, sampleType: 'UINT8'}, mosaicking: 'ORBIT'}; }
+function evaluatePixel(samples) { var n = 0; for (var i = 0; i < samples.length; i++) { n += samples[i].dataMask; } return [n]; }";
+    let mut b = body(&out, [15.005, 46.005, 15.02, 46.015]);
+    b["processRequest"]["input"]["data"][0]["type"] = json!("tessera-sample");
+    b["processRequest"]["evalscript"] = json!(script);
+    let r = engine.create("c", &b).unwrap();
+    engine.act("c", &r.id, Event::Start).unwrap();
+    assert_eq!(wait_for(&engine, &r.id, terminal).status, Status::Done);
+    let t = &engine.tiles("c", &r.id, None, 0, 1).unwrap().items[0];
+    let file = std::fs::File::open(out.join(&r.id).join(&t.name).join("default.tif")).unwrap();
+    let mut decoder = tiff::decoder::Decoder::new(file).unwrap();
+    let tiff::decoder::DecodingResult::U8(counts) = decoder.read_image().unwrap() else {
+        panic!("a UINT8 output")
+    };
+    let seen: std::collections::BTreeSet<u8> = counts.into_iter().collect();
+    assert!(
+        seen.contains(&0),
+        "pixels outside every footprint: {seen:?}"
+    );
+    assert!(
+        seen.contains(&3),
+        "pixels covered by one footprint: {seen:?}"
+    );
+    assert!(
+        seen.contains(&6),
+        "pixels covered by both footprints: {seen:?}"
+    );
+    assert!(seen.iter().all(|n| *n <= 6), "{seen:?}");
+}

@@ -17,7 +17,7 @@ use super::lifecycle::{self, TileEvent, TileStatus};
 use super::stats::{Stats, TileTimings};
 use super::EngineConfig;
 use crate::api::TileRecord;
-use crate::evalscript::Program;
+use crate::evalscript::{Mosaicking, Program, SceneInput};
 use crate::output::{ExistingAction, PathVars, Sinks};
 use crate::raster::{Georef, Raster};
 use crate::store::Store;
@@ -159,15 +159,46 @@ impl TileWorker {
             height,
             day: job.day,
         };
-        let planes = crate::data::read_simple(&request, &filter).map_err(|e| e.to_string())?;
-        timings.read = clock.elapsed();
-        let refs: Vec<&[f32]> = planes.iter().map(|p| p.as_slice()).collect();
-        let clock = Instant::now();
-        let outputs = self
-            .program(job)?
-            .evaluate(&refs, width * height)
-            .map_err(|e| format!("evalscript: {e}"))?;
-        timings.evaluate = clock.elapsed();
+        let len = width * height;
+        // SIMPLE scripts get one mosaicked block; ORBIT/TILE scripts one block per scene.
+        let (outputs, band_counts) = if job.setup.mosaicking == Mosaicking::Simple {
+            let planes = crate::data::read_simple(&request, &filter).map_err(|e| e.to_string())?;
+            timings.read = clock.elapsed();
+            let refs: Vec<&[f32]> = planes.iter().map(|p| p.as_slice()).collect();
+            let clock = Instant::now();
+            let outputs = self
+                .program(job)?
+                .evaluate(&refs, len)
+                .map_err(|e| format!("evalscript: {e}"))?;
+            timings.evaluate = clock.elapsed();
+            let counts = job
+                .setup
+                .outputs
+                .iter()
+                .map(|o| o.bands)
+                .collect::<Vec<_>>();
+            (outputs, counts)
+        } else {
+            let scenes = crate::data::read_scenes(&request, &filter).map_err(|e| e.to_string())?;
+            timings.read = clock.elapsed();
+            let inputs: Vec<SceneInput> = scenes
+                .iter()
+                .map(|s| SceneInput {
+                    bands: s.planes.iter().map(|p| p.as_slice()).collect(),
+                    date_ms: epoch_ms(&s.datetime),
+                    tile_id: Some(s.id.clone()),
+                    cloud_coverage: Some(s.cloud_cover),
+                    ..SceneInput::default()
+                })
+                .collect();
+            let clock = Instant::now();
+            let evaluation = self
+                .program(job)?
+                .evaluate_scenes(&inputs, len)
+                .map_err(|e| format!("evalscript: {e}"))?;
+            timings.evaluate = clock.elapsed();
+            (evaluation.outputs, evaluation.bands)
+        };
         if self
             .program
             .as_ref()
@@ -179,7 +210,6 @@ impl TileWorker {
                 "evalscript writes globals in evaluatePixel; results depend on evaluation order"
             );
         }
-        drop(planes);
 
         let clock = Instant::now();
 
@@ -191,7 +221,8 @@ impl TileWorker {
             let raster = Raster {
                 width,
                 height,
-                bands: spec.bands,
+                // updateOutput may change an ORBIT/TILE script's band counts.
+                bands: band_counts[index],
                 data: outputs[index].clone(),
             };
             let bytes = response
@@ -213,6 +244,15 @@ impl TileWorker {
         self.stats.record(&timings);
         Ok(crate::accounting::tile_cost(&analysis::cost_inputs(job)))
     }
+}
+
+/// Milliseconds since the epoch of a scene's ISO timestamp (0 if it cannot be read).
+fn epoch_ms(iso: &str) -> i64 {
+    humantime::parse_rfc3339_weak(iso.trim_end_matches('Z'))
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl Actor for TileWorker {
