@@ -431,11 +431,15 @@ fn read_band(
 
 /// Day number of an ISO timestamp (the end of a time range picks the scene).
 pub fn day_of(iso: &str) -> Option<i64> {
+    Some(epoch_ms(iso)?.div_euclid(86_400_000))
+}
+
+/// Milliseconds since 1970-01-01 of an ISO timestamp (a scene's `datetime`).
+pub fn epoch_ms(iso: &str) -> Option<i64> {
     let t = humantime::parse_rfc3339_weak(iso.trim_end_matches('Z'))
         .or_else(|_| humantime::parse_rfc3339(iso))
         .ok()?;
-    let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    Some((secs / 86_400) as i64)
+    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64)
 }
 
 #[cfg(test)]

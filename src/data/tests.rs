@@ -555,3 +555,11 @@ fn reflectance_keeps_no_data_outside_a_scene_footprint() {
         assert!(outside < 250_000, "{}: no data anywhere", s.id);
     }
 }
+
+#[test]
+fn epoch_ms_and_day_of_agree() {
+    assert_eq!(epoch_ms("1970-01-01T00:00:01Z"), Some(1000));
+    assert_eq!(epoch_ms("2023-06-05T10:00:00Z"), Some(1_685_959_200_000));
+    assert_eq!(day_of("2023-06-05T10:00:00Z"), Some(19_513));
+    assert_eq!(epoch_ms("not a date"), None);
+}

@@ -19,7 +19,7 @@ use super::EngineConfig;
 use crate::api::TileRecord;
 use crate::evalscript::{Mosaicking, Program, SceneInput};
 use crate::output::{ExistingAction, PathVars, Sinks};
-use crate::raster::{Georef, Raster};
+use crate::raster::{Georef, Raster, SampleBuffer};
 use crate::store::Store;
 
 /// Process one tile of a job.
@@ -161,7 +161,7 @@ impl TileWorker {
         };
         let len = width * height;
         // SIMPLE scripts get one mosaicked block; ORBIT/TILE scripts one block per scene.
-        let (outputs, band_counts) = if job.setup.mosaicking == Mosaicking::Simple {
+        let (mut outputs, band_counts) = if job.setup.mosaicking == Mosaicking::Simple {
             let planes = crate::data::read_simple(&request, &filter).map_err(|e| e.to_string())?;
             timings.read = clock.elapsed();
             let refs: Vec<&[f32]> = planes.iter().map(|p| p.as_slice()).collect();
@@ -185,7 +185,7 @@ impl TileWorker {
                 .iter()
                 .map(|s| SceneInput {
                     bands: s.planes.iter().map(|p| p.as_slice()).collect(),
-                    date_ms: epoch_ms(&s.datetime),
+                    date_ms: crate::data::epoch_ms(&s.datetime).unwrap_or(0),
                     tile_id: Some(s.id.clone()),
                     cloud_coverage: Some(s.cloud_cover),
                     ..SceneInput::default()
@@ -223,7 +223,8 @@ impl TileWorker {
                 height,
                 // updateOutput may change an ORBIT/TILE script's band counts.
                 bands: band_counts[index],
-                data: outputs[index].clone(),
+                // Each output is encoded once: move it out instead of copying a tile's worth.
+                data: std::mem::replace(&mut outputs[index], SampleBuffer::U8(Vec::new())),
             };
             let bytes = response
                 .encoder
@@ -244,15 +245,6 @@ impl TileWorker {
         self.stats.record(&timings);
         Ok(crate::accounting::tile_cost(&analysis::cost_inputs(job)))
     }
-}
-
-/// Milliseconds since the epoch of a scene's ISO timestamp (0 if it cannot be read).
-fn epoch_ms(iso: &str) -> i64 {
-    humantime::parse_rfc3339_weak(iso.trim_end_matches('Z'))
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Actor for TileWorker {
