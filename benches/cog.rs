@@ -126,6 +126,7 @@ fn bench(name: &str, raster: &Raster) {
     let options = TiffOptions {
         predictor: true,
         cog: Some(CogParams::default()),
+        ..TiffOptions::default()
     };
     let mb = raw_bytes(raster) as f64 / 1e6;
     let mut size = 0;

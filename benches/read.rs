@@ -61,6 +61,7 @@ fn item(id: &str, dir: &str, bands: &[&str], b: [f64; 4], date: &str) -> Item {
             .iter()
             .map(|band| (band.to_string(), format!("{dir}/{band}.tif")))
             .collect(),
+        ..Item::default()
     }
 }
 

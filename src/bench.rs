@@ -1,5 +1,7 @@
 //! `tessera bench`: throughput of the evalscript runtime and the engine's per-tile
-//! overhead, measured on the bundled sample collection (no data or network needed).
+//! overhead, measured on the bundled sample collection (no data or network needed), and
+//! `tessera bench evalscript`: one script through every tier (boa, compiled, node) next
+//! to a native Rust NDVI loop.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,7 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             pixels,
             blocks,
         } => eval(&script, pixels, blocks),
+        BenchCmd::Evalscript { script, pixels } => evalscript_bench(&script, pixels),
         BenchCmd::Tiles {
             tiles,
             resolution,
@@ -29,8 +32,8 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
 }
 
 fn eval(path: &std::path::Path, pixels: usize, blocks: usize) -> Result<()> {
-    let source =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let source = tessera::evalscript::wasm::precompiled::read_evalscript_file(path)
+        .with_context(|| format!("reading {}", path.display()))?;
     let mut program = Program::compile(&source)?;
     let tier = match program.boa_reason() {
         None => "compiled tier".to_string(),
@@ -150,5 +153,233 @@ fn tiles_bench(tiles: u32, resolution: f64, workers: Option<usize>) -> Result<()
         "overhead outside the evalscript: {:.3} s/tile",
         stats.overhead_per_tile().as_secs_f64()
     );
+    Ok(())
+}
+
+// ---- `tessera bench evalscript` ------------------------------------------------------
+
+/// The per-pixel node harness and the helper library it loads (the one boa runs), built
+/// in so the command works from any directory.
+const NODE_HARNESS: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/benches/node_evalscript.js"
+));
+const PRELUDE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/src/evalscript/prelude.js"
+));
+/// Minimum timed runs per tier; the best one counts (the first also warms caches).
+const BENCH_RUNS: usize = 5;
+/// boa runs about 1 M px/s: it is timed on at most this many pixels.
+const BOA_MAX_PIXELS: usize = 1 << 16;
+
+/// Deterministic reflectance-like values in [0.02, 0.5) (`dataMask`: 1), the same
+/// arrays for every tier and for node.
+fn bench_band(name: &str, seed: u32, len: usize) -> Vec<f32> {
+    if name == "dataMask" {
+        return vec![1.0; len];
+    }
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            0.02 + (state >> 8) as f32 / (1u32 << 24) as f32 * 0.48
+        })
+        .collect()
+}
+
+/// Pixels per second of the best of `BENCH_RUNS` calls of `f` over `pixels` pixels.
+fn bench_rate(pixels: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    // At least BENCH_RUNS runs, more (up to 200) while under half a second: on a busy
+    // machine the best of many short runs is the one that got a core to itself.
+    let mut best = std::time::Duration::MAX;
+    let begun = std::time::Instant::now();
+    let mut runs = 0;
+    while runs < BENCH_RUNS || (runs < 200 && begun.elapsed().as_secs_f64() < 0.5) {
+        let started = std::time::Instant::now();
+        f()?;
+        best = best.min(started.elapsed());
+        runs += 1;
+    }
+    Ok(pixels as f64 / best.as_secs_f64().max(1e-9))
+}
+
+/// NDVI over f32 planes in plain Rust: the reference for what one core can do.
+fn native_ndvi(b04: &[f32], b08: &[f32], out: &mut [f64]) {
+    for ((o, r), n) in out.iter_mut().zip(b04).zip(b08) {
+        let (r, n) = (f64::from(*r), f64::from(*n));
+        *o = (n - r) / (n + r);
+    }
+}
+
+/// Runs the script's `evaluatePixel` once per pixel in node over `planes`: px/s, or why
+/// not (node missing or failing).
+fn node_rate(script: &std::path::Path, planes: &[Vec<f32>], pixels: usize) -> Result<f64, String> {
+    let dir = std::env::temp_dir().join(format!("tessera-bench-node-{}", std::process::id()));
+    let result = (|| {
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mut bytes = Vec::with_capacity(planes.len() * pixels * 4);
+        for v in planes.iter().flatten() {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        let data = dir.join("bands.f32");
+        std::fs::write(&data, &bytes).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("harness.js"), NODE_HARNESS).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("prelude.js"), PRELUDE).map_err(|e| e.to_string())?;
+        let output = std::process::Command::new("node")
+            .arg(dir.join("harness.js"))
+            .arg(dir.join("prelude.js"))
+            .arg(script)
+            .arg(&data)
+            .arg(pixels.to_string())
+            .output()
+            .map_err(|e| format!("node is not available ({e})"))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let first = stderr.lines().find(|l| l.contains("Error")).unwrap_or("");
+            return Err(format!("node failed: {first}"));
+        }
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("px/s "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .ok_or_else(|| "node printed no rate".to_string())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// `tessera bench evalscript SCRIPT [--pixels N]`: px/s of the boa tier, the compiled
+/// tier (raw f64 planes; formatted into reused buffers, the figure the ratios use; and
+/// through `Program::evaluate`, which allocates its output buffers per call), a native
+/// Rust NDVI loop and node calling `evaluatePixel` per pixel, all on one core over the
+/// same arrays, with the ratios.
+pub fn evalscript_bench(path: &std::path::Path, pixels: usize) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use tessera::evalscript::wasm::CompiledProgram;
+    use tessera::evalscript::Program;
+
+    let pixels = pixels.max(1);
+    let source =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut program = Program::compile(&source)?;
+    let setup = program.setup().clone();
+    let planes: Vec<Vec<f32>> = setup
+        .input_bands
+        .iter()
+        .enumerate()
+        .map(|(k, b)| bench_band(b, k as u32 + 1, pixels))
+        .collect();
+    let refs: Vec<&[f32]> = planes.iter().map(Vec::as_slice).collect();
+    let mega = |r: f64| r / 1e6;
+    println!(
+        "{}: {pixels} px, one core, best of at least {BENCH_RUNS} runs",
+        path.display()
+    );
+
+    // boa: the same script plus a top-level statement the compiler refuses.
+    let mut boa = Program::compile(&format!("{source}\n;void 0;\n"))?;
+    let boa_rate = if boa.boa_reason().is_some() {
+        let n = pixels.min(BOA_MAX_PIXELS);
+        let slice: Vec<&[f32]> = refs.iter().map(|p| &p[..n]).collect();
+        let rate = bench_rate(n, || {
+            boa.evaluate(&slice, n)?;
+            Ok(())
+        })?;
+        println!(
+            "  boa                     {:>10.2} M px/s ({n} px)",
+            mega(rate)
+        );
+        Some(rate)
+    } else {
+        println!("  boa                     not measured (could not force the boa tier)");
+        None
+    };
+
+    let compiled = match program.boa_reason() {
+        Some(reason) => {
+            println!("  compiled tier           not compilable: {reason}");
+            None
+        }
+        None => {
+            let outputs: Vec<(String, usize)> = setup
+                .outputs
+                .iter()
+                .map(|o| (o.id.clone(), o.bands))
+                .collect();
+            let mut raw = CompiledProgram::compile_with_ids(&source, &setup.input_bands, &outputs)?;
+            let mut out = Vec::new();
+            let raw_rate = bench_rate(pixels, || Ok(raw.evaluate_into(&refs, pixels, &mut out)?))?;
+            let shape = if raw.is_simd() { "SIMD" } else { "scalar" };
+            println!(
+                "  compiled, raw           {:>10.1} M px/s (f64 planes, {shape})",
+                mega(raw_rate)
+            );
+            let formatted: Vec<(String, usize, tessera::evalscript::SampleType)> = setup
+                .outputs
+                .iter()
+                .map(|o| (o.id.clone(), o.bands, o.sample_type))
+                .collect();
+            let mut tier =
+                CompiledProgram::compile_formatted(&source, &setup.input_bands, &formatted)?;
+            let mut buffers = Vec::new();
+            let reused = bench_rate(pixels, || {
+                Ok(tier.evaluate_formatted_into(&refs, pixels, &setup.outputs, &mut buffers)?)
+            })?;
+            println!(
+                "  compiled, formatted     {:>10.1} M px/s (output buffers reused)",
+                mega(reused)
+            );
+            let rate = bench_rate(pixels, || {
+                program.evaluate(&refs, pixels)?;
+                Ok(())
+            })?;
+            println!(
+                "  compiled, Program       {:>10.1} M px/s (Program::evaluate: new buffers per call)",
+                mega(rate)
+            );
+            Some(reused)
+        }
+    };
+
+    let b04 = bench_band("B04", 1, pixels);
+    let b08 = bench_band("B08", 2, pixels);
+    let mut out = vec![0.0; pixels];
+    let native = bench_rate(pixels, || {
+        native_ndvi(
+            std::hint::black_box(&b04),
+            std::hint::black_box(&b08),
+            &mut out,
+        );
+        std::hint::black_box(&out);
+        Ok(())
+    })?;
+    println!(
+        "  native Rust NDVI        {:>10.1} M px/s (reference)",
+        mega(native)
+    );
+
+    let node = match node_rate(path, &planes, pixels) {
+        Ok(rate) => {
+            println!("  node, per pixel         {:>10.1} M px/s", mega(rate));
+            Some(rate)
+        }
+        Err(why) => {
+            println!("  node                    skipped: {why}");
+            None
+        }
+    };
+    if let Some(c) = compiled {
+        if let Some(b) = boa_rate {
+            println!("  compiled / boa          {:>10.0}x", c / b);
+        }
+        println!("  compiled / native NDVI  {:>10.2}x", c / native);
+        if let Some(n) = node {
+            println!("  compiled / node         {:>10.2}x", c / n);
+        }
+    }
+    if let (Some(b), Some(n)) = (boa_rate, node) {
+        println!("  node / boa              {:>10.0}x", n / b);
+    }
     Ok(())
 }

@@ -13,7 +13,13 @@ use tessera::engine::{Engine, EngineConfig};
 use tessera::http;
 use tessera::store::Store;
 
+/// Counts each thread's heap bytes so an evalscript's runaway allocation fails its tile
+/// instead of exhausting memory (see `evalscript::memory`).
+#[global_allocator]
+static ALLOCATOR: tessera::evalscript::CountingAlloc = tessera::evalscript::CountingAlloc;
+
 mod bench;
+mod supervise;
 
 #[derive(Parser)]
 #[command(
@@ -60,11 +66,22 @@ enum Cmd {
         /// Delete DONE / PARTIAL requests after this long (outputs are kept).
         #[arg(long, default_value = "90days", value_parser = humantime::parse_duration)]
         delete_finished_after: Duration,
+        /// Run the daemon in this process, without the supervisor that restarts it when
+        /// it dies (e.g. an evalscript hitting the hard memory cap).
+        #[arg(long)]
+        no_supervise: bool,
+        /// Internal: this process is the daemon started by the supervisor.
+        #[arg(long, hide = true)]
+        child: bool,
     },
     /// Run one batch request (a create body as JSON) in-process, with a progress bar.
     Run {
         /// The request body, as for POST /api/v1/batch/process.
         request: PathBuf,
+        /// Use this evalscript file instead of the body's `processRequest.evalscript`:
+        /// JavaScript, or a precompiled WebAssembly module (`.wasm`).
+        #[arg(long)]
+        evalscript: Option<PathBuf>,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -73,13 +90,23 @@ enum Cmd {
         #[command(subcommand)]
         command: BenchCmd,
     },
-    /// Check an evalscript: its format, setup(), and which tier will run it.
+    /// Check an evalscript: its format, setup(), and which tier will run it; with
+    /// --pixels, run it on given samples and print the outputs as JSON.
     Eval {
-        /// The evalscript file.
+        /// The evalscript file: JavaScript, or a precompiled WebAssembly module (`.wasm`).
         script: PathBuf,
         /// Say which tier runs evaluatePixel and, for boa, why.
         #[arg(long)]
         explain: bool,
+        /// A JSON file {"samples": [one entry per pixel, shaped as evaluatePixel receives
+        /// it], "scenes": ...}: run evaluatePixel on each (always in boa) and print
+        /// {"outputs": {"<id>": [[band values] per pixel]}, "userData": ...}.
+        #[arg(long, value_name = "PIXELS.json")]
+        pixels: Option<PathBuf>,
+        /// With --pixels: print the numbers evaluatePixel returned instead of the values
+        /// formatted by each output's sample type.
+        #[arg(long, requires = "pixels")]
+        raw: bool,
     },
     /// Tiling grids: list the tiles of an area, to check them in a GIS.
     Grid {
@@ -90,6 +117,41 @@ enum Cmd {
     Clients {
         #[command(subcommand)]
         command: ClientsCmd,
+    },
+    /// BYOC collections: index your own COGs, then request them as "type": "byoc-<id>".
+    Collection {
+        #[command(subcommand)]
+        command: CollectionCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CollectionCmd {
+    /// Index COG tiles into a collection (created on first use): each file's header gives
+    /// the tile's footprint; files matching the template with different bands form a tile.
+    Ingest {
+        #[arg(long, default_value = "tessera.db")]
+        db: PathBuf,
+        /// Collection id (requests name it as "byoc-<id>").
+        #[arg(long)]
+        id: String,
+        /// Path or URL with (BAND) where the band name goes and '*' for the varying part,
+        /// e.g. '/data/col/*/(BAND).tif'.
+        #[arg(long)]
+        template: String,
+        /// Sensing time of every tile (RFC 3339); default: the date in each tile's path.
+        #[arg(long)]
+        sensing_time: Option<String>,
+        /// Cloud cover of every tile, in percent.
+        #[arg(long)]
+        cloud_cover: Option<f64>,
+        /// Files, URLs or quoted local globs; none: scan the folders the template names.
+        files: Vec<String>,
+    },
+    /// List collections with their tile count, bands and template.
+    List {
+        #[arg(long, default_value = "tessera.db")]
+        db: PathBuf,
     },
 }
 
@@ -105,6 +167,16 @@ enum BenchCmd {
         /// Blocks to evaluate; the first one is a warm-up and is not counted.
         #[arg(long, default_value_t = 4)]
         blocks: usize,
+    },
+    /// One evalscript through every tier on one core: boa, the compiled (WebAssembly)
+    /// tier or why it does not apply, node calling evaluatePixel per pixel (skipped
+    /// without node), and a native Rust NDVI loop, in pixels per second with ratios.
+    Evalscript {
+        /// The evalscript file.
+        script: PathBuf,
+        /// Pixels per timed run (boa is timed on at most 65,536 of them).
+        #[arg(long, default_value_t = 1 << 20)]
+        pixels: usize,
     },
     /// Run a request of about N grid-1 tiles with a trivial evalscript through the
     /// embedded engine and report seconds per tile, and the part outside the evalscript.
@@ -159,16 +231,18 @@ enum ClientsCmd {
     },
 }
 
-fn engine_config(args: &EngineArgs) -> EngineConfig {
+fn engine_config(args: &EngineArgs) -> Result<EngineConfig> {
     let mut c = EngineConfig {
         db_path: args.db.clone(),
         data_dir: args.data.clone(),
+        // TESSERA_STAC_API_URL / TESSERA_STAC_CATALOG_URL, S3 and retry settings.
+        data: tessera::data::DataConfig::from_env()?,
         ..EngineConfig::default()
     };
     if let Some(w) = args.workers {
         c.workers = w.max(1);
     }
-    c
+    Ok(c)
 }
 
 fn main() -> Result<()> {
@@ -187,24 +261,55 @@ fn main() -> Result<()> {
             delete_failed_after,
             delete_unstarted_after,
             delete_finished_after,
+            no_supervise,
+            child,
         } => {
-            let mut config = engine_config(&engine);
+            if !no_supervise && !child {
+                std::process::exit(supervise::run()?);
+            }
+            let mut config = engine_config(&engine)?;
             config.janitor_interval = janitor_interval;
             config.stale.failed = delete_failed_after;
             config.stale.unstarted = delete_unstarted_after;
             config.stale.finished = delete_finished_after;
             serve(config, listen)
         }
-        Cmd::Run { request, engine } => run(engine_config(&engine), &request),
+        Cmd::Run {
+            request,
+            evalscript,
+            engine,
+        } => run(engine_config(&engine)?, &request, evalscript.as_deref()),
         Cmd::Clients { command } => clients(command),
+        Cmd::Collection { command } => collection(command),
         Cmd::Grid { command } => grid(command),
-        Cmd::Eval { script, explain } => eval(&script, explain),
+        Cmd::Eval {
+            script,
+            explain,
+            pixels,
+            raw,
+        } => eval(&script, explain, pixels.as_deref(), raw),
         Cmd::Bench { command } => bench::run(command),
     }
 }
 
 fn serve(config: EngineConfig, listen: SocketAddr) -> Result<()> {
     let workers = config.workers;
+    // Evalscript memory: soft limit (fails the tile) and hard cap (aborts the process,
+    // which the supervisor restarts; the crash note names the reason for the tile).
+    let (soft, hard) =
+        tessera::evalscript::CountingAlloc::configure_from_env().map_err(anyhow::Error::msg)?;
+    tracing::info!(
+        soft_mib = soft >> 20,
+        hard_mib = hard >> 20,
+        "evalscript memory limits"
+    );
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    if let Some((reason, label)) =
+        tessera::evalscript::CountingAlloc::arm_crash_note(&config.data_dir)
+    {
+        tracing::warn!(%label, "the previous run aborted: {reason}");
+    }
     let engine = Engine::start(config).context("starting the engine")?;
     if engine.store().list_clients()?.is_empty() {
         let (id, secret) = http::auth::add_client(engine.store(), "first client")?;
@@ -235,9 +340,89 @@ fn clients(command: ClientsCmd) -> Result<()> {
     Ok(())
 }
 
-fn eval(path: &PathBuf, explain: bool) -> Result<()> {
-    let source =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+fn collection(command: CollectionCmd) -> Result<()> {
+    use tessera::data::byoc;
+    match command {
+        CollectionCmd::Ingest {
+            db,
+            id,
+            template,
+            sensing_time,
+            cloud_cover,
+            files,
+        } => {
+            let store = Store::open(&db)?;
+            let cwd = std::env::current_dir()?.display().to_string();
+            let opts = byoc::IngestOptions {
+                id,
+                template,
+                inputs: files,
+                sensing_time,
+                cloud_cover,
+                cwd,
+            };
+            let report = byoc::ingest(&store, &opts)?;
+            for t in &report.tiles {
+                println!(
+                    "{}\t{}\tEPSG:{}\t{}",
+                    t.path,
+                    t.sensing_time,
+                    t.epsg,
+                    t.bands.join(",")
+                );
+            }
+            println!(
+                "collection byoc-{}: {} tile(s) indexed",
+                report.collection,
+                report.tiles.len()
+            );
+        }
+        CollectionCmd::List { db } => {
+            for c in Store::open(&db)?.byoc_collections()? {
+                println!(
+                    "byoc-{}\t{} tile(s)\t{}\t{}",
+                    c.id,
+                    c.tile_count,
+                    c.bands.join(","),
+                    c.template
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn eval(
+    path: &std::path::Path,
+    explain: bool,
+    pixels: Option<&std::path::Path>,
+    raw: bool,
+) -> Result<()> {
+    let source = tessera::evalscript::wasm::precompiled::read_evalscript_file(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if let Some(pixels) = pixels {
+        if tessera::evalscript::wasm::precompiled::parse(&source).is_some() {
+            bail!(
+                "{}: --pixels needs the JavaScript evalscript; a precompiled WebAssembly \
+                 module cannot be run per pixel for debugging",
+                path.display()
+            );
+        }
+        let text = std::fs::read_to_string(pixels)
+            .with_context(|| format!("reading {}", pixels.display()))?;
+        let doc: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", pixels.display()))?;
+        let mut program = tessera::evalscript::Program::compile(&source)
+            .with_context(|| format!("compiling {}", path.display()))?;
+        if explain {
+            eprintln!("tier: boa interpreter (--pixels always runs evaluatePixel in boa)");
+        }
+        let result = program
+            .evaluate_json(&doc, raw)
+            .with_context(|| format!("evaluating {} on {}", path.display(), pixels.display()))?;
+        println!("{result}");
+        return Ok(());
+    }
     let program = tessera::evalscript::Program::compile(&source)?;
     let setup = program.setup();
     println!("format: {:?}", program.format());
@@ -292,11 +477,25 @@ fn grid(command: GridCmd) -> Result<()> {
 /// The client id that owns requests made by `tessera run`.
 const LOCAL_CLIENT: &str = "local";
 
-fn run(config: EngineConfig, path: &PathBuf) -> Result<()> {
+fn run(config: EngineConfig, path: &PathBuf, evalscript: Option<&std::path::Path>) -> Result<()> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let body: serde_json::Value = serde_json::from_str(&text)
+    let mut body: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    if let Some(script) = evalscript {
+        // A .wasm module becomes its `//!tessera-wasm base64:` text, as over HTTP.
+        let source = tessera::evalscript::wasm::precompiled::read_evalscript_file(script)
+            .with_context(|| format!("reading {}", script.display()))?;
+        match body
+            .get_mut("processRequest")
+            .and_then(|p| p.as_object_mut())
+        {
+            Some(process) => {
+                process.insert("evalscript".into(), source.into());
+            }
+            None => bail!("{}: processRequest must be an object", path.display()),
+        }
+    }
     let data_dir = config.data_dir.clone();
     let engine = Engine::start(config)?;
     let record = engine.create(LOCAL_CLIENT, &body)?;

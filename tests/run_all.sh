@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs it through .ci/run):
 #   1. gdal-bin (gdalinfo) via apt-get if missing
-#   2. Python venv tests/.venv with tests/python/requirements.txt (reinstalled only when they change)
+#   2. Python venv tests/.venv with tests/python/requirements.txt (reinstalled only when they change),
+#      Azurite (npm) into tests/.npm
 #   3. cargo build --bins            (debug; boa is optimised in the dev profile)
 #   4. cargo test                    (every Rust target is compiled; benches are compiled but not run)
 #   5. pytest tests/python           (against target/debug/tessera, or $CARGO_TARGET_DIR/debug/tessera)
@@ -34,6 +35,12 @@ fi
 if ! /usr/bin/python3 -c 'import osgeo' >/dev/null 2>&1; then
     step "installing python3-gdal (GDAL's COG validator runs with /usr/bin/python3)"
     apt_install python3-gdal
+fi
+
+# -- 1b. clang + wasm-ld: the precompiled WebAssembly evalscript tests build evalscripts/wasm/*.c ------------------------
+if ! command -v clang >/dev/null 2>&1 || ! command -v wasm-ld >/dev/null 2>&1; then
+    step "installing clang and lld (the WebAssembly evalscript example is built from C)"
+    apt_install clang lld
 fi
 
 # -- 2. Python venv -------------------------------------------------------------------------------------------------------
@@ -70,6 +77,17 @@ fi
 
 # moto_server (a real S3-compatible server on 127.0.0.1) for the S3 tests, Rust and Python.
 export PATH="$VENV/bin:$PATH"
+
+# Azurite (Microsoft's Azure Blob emulator) on 127.0.0.1 for the az:// tests, Rust and Python
+# (gcp-storage-emulator for gs:// comes with requirements.txt).
+AZURITE_VERSION=3.37.0
+AZURITE_DIR=$ROOT/tests/.npm
+if ! grep -qs "\"version\": \"$AZURITE_VERSION\"" "$AZURITE_DIR/node_modules/azurite/package.json"; then
+    command -v npm >/dev/null 2>&1 || { step "installing npm (for Azurite)"; apt_install nodejs npm; }
+    step "installing azurite@$AZURITE_VERSION into tests/.npm"
+    npm install --silent --no-audit --no-fund --prefix "$AZURITE_DIR" "azurite@$AZURITE_VERSION"
+fi
+export TESSERA_AZURITE_BLOB=$AZURITE_DIR/node_modules/.bin/azurite-blob
 
 # -- 3. build -------------------------------------------------------------------------------------------------------------
 step "cargo build --bins"

@@ -12,8 +12,15 @@
 //!   any FLOAT32 output makes the tile ×2. Outputs are not summed, because the docs price a
 //!   request by its input reads and one output size, and a multi-output batch tile reads its
 //!   input once.
-//! * Data fusion, Sentinel-1 processing and octet-stream factors are not modelled: Tessera
-//!   has no such collections or formats yet.
+//! * **Data fusion.** Every collection Tessera serves is local, so the fusion factor is the
+//!   number of datasources; it is folded into the sample factor ([`estimate_samples_fused`],
+//!   [`charged_samples`]). With ORBIT/TILE fusion the sample count is the largest over the
+//!   datasources (each pixel holds that many scenes of the busiest source).
+//! * **Actual samples.** A processed ORBIT/TILE tile is charged for the scenes
+//!   `evaluatePixel` saw (after `preProcessScenes`/`filterScenes`); the estimate assumes one
+//!   every 3 days. A tile whose area had no scene is charged nothing.
+//! * Sentinel-1 processing and octet-stream factors are not modelled: Tessera has no such
+//!   collections or formats yet.
 
 /// Output pixels worth one area unit (512 × 512).
 pub const PIXELS_PER_AREA_UNIT: f64 = 512.0 * 512.0;
@@ -101,6 +108,45 @@ pub fn estimate_samples(mosaicking_simple: bool, days_in_range: f64) -> f64 {
     (days_in_range / DAYS_PER_ESTIMATED_SAMPLE + 1e-9)
         .floor()
         .max(1.0)
+}
+
+/// Milliseconds in a day.
+const DAY_MS: f64 = 86_400_000.0;
+
+/// Length of a `timeRange` in days (fractional), from epoch milliseconds; `None` when the
+/// request has no time range, which [`estimate_samples`] treats as one sample.
+pub fn days_in_range(range_ms: Option<(i64, i64)>) -> f64 {
+    match range_ms {
+        Some((from, to)) => (to as f64 - from as f64) / DAY_MS,
+        None => f64::NAN,
+    }
+}
+
+/// Samples per pixel assumed by the analysis estimate, data fusion included: each of the
+/// `ranges` is one datasource's time range in days (see [`days_in_range`]). SIMPLE counts
+/// one sample per datasource; ORBIT/TILE the largest per-source [`estimate_samples`];
+/// both × the number of datasources (the fusion factor, all collections local). Without
+/// fusion (one range) this is [`estimate_samples`].
+pub fn estimate_samples_fused(mosaicking_simple: bool, ranges: &[f64]) -> f64 {
+    let per_source = ranges
+        .iter()
+        .map(|&days| estimate_samples(mosaicking_simple, days))
+        .fold(1.0, f64::max);
+    per_source * ranges.len().max(1) as f64
+}
+
+/// Samples per pixel charged for a processed tile: `scenes_used` holds the scenes each
+/// datasource's `evaluatePixel` saw (one entry without fusion). SIMPLE is 1 per datasource;
+/// ORBIT/TILE the largest count (0 when no scene touched the tile); × the number of
+/// datasources when fusing.
+pub fn charged_samples(mosaicking_simple: bool, scenes_used: &[usize]) -> f64 {
+    let sources = scenes_used.len().max(1) as f64;
+    let per_source = if mosaicking_simple {
+        1.0
+    } else {
+        scenes_used.iter().copied().max().unwrap_or(0) as f64
+    };
+    per_source * sources
 }
 
 /// The outcome of settling a request's PU.
@@ -346,6 +392,56 @@ mod tests {
         assert_eq!(estimate_samples(false, -4.0), 1.0);
         assert_eq!(estimate_samples(false, f64::NAN), 1.0);
         assert_eq!(estimate_samples(false, f64::INFINITY), 1.0);
+    }
+
+    #[test]
+    fn days_of_a_time_range() {
+        // 1 Jan 2021 00:00 -> 31 Jan 2021 00:00 is 30 days: 10 samples.
+        let jan1 = 1_609_459_200_000i64;
+        assert_close!(days_in_range(Some((jan1, jan1 + 30 * 86_400_000))), 30.0);
+        assert_eq!(
+            estimate_samples(false, days_in_range(Some((jan1, jan1 + 30 * 86_400_000)))),
+            10.0
+        );
+        // Half a day.
+        assert_close!(days_in_range(Some((0, 43_200_000))), 0.5);
+        // No time range: one sample.
+        assert_eq!(estimate_samples(false, days_in_range(None)), 1.0);
+        // A reversed range counts as one sample.
+        assert_eq!(
+            estimate_samples(false, days_in_range(Some((86_400_000, 0)))),
+            1.0
+        );
+    }
+
+    #[test]
+    fn fused_estimate() {
+        // No fusion: the plain rule.
+        assert_eq!(estimate_samples_fused(false, &[30.0]), 10.0);
+        assert_eq!(estimate_samples_fused(true, &[30.0]), 1.0);
+        // Two SIMPLE datasources: fusion factor 2.
+        assert_eq!(estimate_samples_fused(true, &[30.0, 365.0]), 2.0);
+        // ORBIT over 30 and 9 days: max(10, 3) × 2 sources.
+        assert_eq!(estimate_samples_fused(false, &[30.0, 9.0]), 20.0);
+        // No range at all still counts one source.
+        assert_eq!(estimate_samples_fused(false, &[]), 1.0);
+        // 1024² px, 4 bands, FLOAT32, ORBIT over 6 days (2 samples) = 64/3, as in §11.
+        let t = tile(1024, 1024, 4, true, estimate_samples_fused(false, &[6.0]));
+        assert_close!(tile_estimate(&t), 64.0 / 3.0);
+    }
+
+    #[test]
+    fn charged_sample_counts() {
+        assert_eq!(charged_samples(true, &[1]), 1.0);
+        assert_eq!(charged_samples(false, &[6]), 6.0);
+        assert_eq!(charged_samples(false, &[0]), 0.0);
+        // Fusion: SIMPLE ×2; ORBIT max(3, 5) × 2.
+        assert_eq!(charged_samples(true, &[1, 1]), 2.0);
+        assert_eq!(charged_samples(false, &[3, 5]), 10.0);
+        assert_eq!(charged_samples(false, &[]), 0.0);
+        // A 512² px, 3-band, UINT8 ORBIT tile with 4 scenes: 4 PU, charged 4/3.
+        let t = tile(512, 512, 3, false, charged_samples(false, &[4]));
+        assert_close!(tile_cost(&t), 4.0 / 3.0);
     }
 
     fn settled(top_up: f64, refund: f64, total: f64) -> Settlement {

@@ -34,8 +34,22 @@ pub struct BatchSpec {
     pub tile_path: String,
     /// `processRequest.output.responses`: identifier and encoder per output.
     pub responses: Vec<ResponseSpec>,
+    /// Every entry of `processRequest.input.data`, in order; `collection`, `time_range`
+    /// and `filter` above repeat the first one. A data-fusion request has several, each
+    /// with an `id` that the evalscript's `setup().input[].datasource` names.
+    pub datasources: Vec<DatasourceSpec>,
     /// `output.cogOutput`/`cogParameters`/`overwrite`/`skipExisting`.
     pub output: crate::output::OutputOptions,
+}
+
+/// One `processRequest.input.data[]` entry.
+#[derive(Debug, Clone)]
+pub struct DatasourceSpec {
+    /// `id`; required and unique when the request lists several entries.
+    pub id: Option<String>,
+    pub collection: String,
+    pub time_range: Option<(String, String)>,
+    pub filter: crate::data::Filter,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,37 +136,26 @@ pub fn validate(body: &Map<String, Value>) -> Result<BatchSpec, ApiError> {
         .and_then(Value::as_array)
         .filter(|d| !d.is_empty())
         .ok_or_else(|| bad("processRequest.input.data must list at least one collection"))?;
-    if data.len() > 1 {
-        return Err(bad(
-            "data fusion (more than one entry in processRequest.input.data) is not supported yet",
-        ));
-    }
-    let entry = &data[0];
-    let collection = entry
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("processRequest.input.data[0].type is required"))?
-        .to_string();
-    if !KNOWN_COLLECTIONS.contains(&collection.as_str()) {
-        return Err(bad(format!(
-            "unknown collection type '{collection}' in processRequest.input.data[0].type; \
-             this server knows: {}",
-            KNOWN_COLLECTIONS.join(", ")
-        )));
-    }
-    let time_range = entry
-        .pointer("/dataFilter/timeRange")
-        .map(|tr| {
-            let from = tr.get("from").and_then(Value::as_str);
-            let to = tr.get("to").and_then(Value::as_str);
-            match (from, to) {
-                (Some(f), Some(t)) => Ok((f.to_string(), t.to_string())),
-                _ => Err(bad("dataFilter.timeRange needs 'from' and 'to' strings")),
+    let datasources = data
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| datasource(entry, index, data.len()))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, d) in datasources.iter().enumerate() {
+        if let Some(id) = &d.id {
+            if datasources[..i].iter().any(|o| o.id.as_ref() == Some(id)) {
+                return Err(bad(format!(
+                    "processRequest.input.data: id '{id}' is used more than once"
+                )));
             }
-        })
-        .transpose()?;
-
-    let filter = data_filter(entry, time_range.as_ref())?;
+        }
+    }
+    let first = &datasources[0];
+    let (collection, time_range, filter) = (
+        first.collection.clone(),
+        first.time_range.clone(),
+        first.filter.clone(),
+    );
 
     let evalscript = pr
         .get("evalscript")
@@ -175,6 +178,57 @@ pub fn validate(body: &Map<String, Value>) -> Result<BatchSpec, ApiError> {
         tile_path,
         responses,
         output,
+        datasources,
+    })
+}
+
+/// One `input.data[]` entry: `type`, `id` (required when `count > 1`), `dataFilter`,
+/// `processing`.
+fn datasource(entry: &Value, index: usize, count: usize) -> Result<DatasourceSpec, ApiError> {
+    let at = format!("processRequest.input.data[{index}]");
+    let collection = entry
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(format!("{at}.type is required")))?
+        .to_string();
+    if !crate::data::is_known_collection(&collection) {
+        return Err(bad(format!(
+            "unknown collection type '{collection}' in {at}.type; this server knows: {} and byoc-<collection id>",
+            KNOWN_COLLECTIONS.join(", ")
+        )));
+    }
+    let id = match entry.get("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+        Some(other) => {
+            return Err(bad(format!(
+                "{at}.id must be a non-empty string, got {other}"
+            )))
+        }
+    };
+    if id.is_none() && count > 1 {
+        return Err(bad(format!(
+            "{at}.id is required: with several collections (data fusion) each needs an id that \
+             the evalscript's setup() names as input[].datasource"
+        )));
+    }
+    let time_range = entry
+        .pointer("/dataFilter/timeRange")
+        .map(|tr| {
+            let from = tr.get("from").and_then(Value::as_str);
+            let to = tr.get("to").and_then(Value::as_str);
+            match (from, to) {
+                (Some(f), Some(t)) => Ok((f.to_string(), t.to_string())),
+                _ => Err(bad("dataFilter.timeRange needs 'from' and 'to' strings")),
+            }
+        })
+        .transpose()?;
+    let filter = data_filter(entry, time_range.as_ref())?;
+    Ok(DatasourceSpec {
+        id,
+        collection,
+        time_range,
+        filter,
     })
 }
 
@@ -226,6 +280,16 @@ fn data_filter(
                 ))
             })?;
         }
+    }
+    if let Some(v) = entry
+        .get("processing")
+        .and_then(|p| p.get("harmonizeValues"))
+    {
+        f.harmonize = v.as_bool().ok_or_else(|| {
+            bad(format!(
+                "processing.harmonizeValues must be true or false, got {v}"
+            ))
+        })?;
     }
     Ok(f)
 }

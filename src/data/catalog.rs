@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::DataError;
 
 /// One scene: a date, a cloud cover, a footprint and one file per band.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Item {
     pub id: String,
     pub datetime: String,
@@ -20,6 +20,9 @@ pub struct Item {
     pub bbox: [f64; 4],
     /// Band name -> file location (absolute, after resolving against the catalog).
     pub assets: Vec<(String, String)>,
+    /// Added to the file's DN before scaling when harmonizeValues is on: -1000 for
+    /// Sentinel-2 from processing baseline 04.00 on, 0 otherwise (see `stac::dn_offset`).
+    pub dn_offset: f64,
 }
 
 impl Item {
@@ -53,6 +56,10 @@ struct RawProps {
     epsg: u32,
     #[serde(rename = "proj:bbox")]
     proj_bbox: [f64; 4],
+    #[serde(rename = "s2:boa_add_offset")]
+    boa_add_offset: Option<f64>,
+    #[serde(rename = "s2:processing_baseline")]
+    processing_baseline: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +102,11 @@ pub fn parse(json: &str, base: &str) -> Result<Vec<Item>, DataError> {
                 proj_bbox: f.properties.proj_bbox,
                 bbox: f.bbox,
                 assets,
+                dn_offset: super::stac::dn_offset(
+                    f.properties.processing_baseline.as_deref(),
+                    f.properties.boa_add_offset,
+                    false,
+                ),
             })
         })
         .collect()
@@ -168,6 +180,7 @@ mod tests {
             proj_bbox: [0.0; 4],
             bbox: [west, 46.0, west + 0.1, 46.1],
             assets: vec![],
+            dn_offset: 0.0,
         }
     }
 

@@ -2,31 +2,153 @@
 //!
 //! * `tessera-sample`: the bundled Sentinel-2-L2A-like sample, real COG files under
 //!   `fixtures/sample/` with a static catalog (see `scripts/make_sample_fixtures.py`);
-//! * `tessera-synthetic`: a procedural field that exists everywhere (`synthetic.rs`).
+//! * `tessera-synthetic`: a procedural field that exists everywhere (`synthetic.rs`);
+//! * `sentinel-2-l2a`, `sentinel-2-l1c`: Sentinel-2 from a STAC API or a static STAC
+//!   catalog (`stac.rs`), the per-band COGs read locally or over http(s)/s3
+//!   (`remote.rs`). Where each comes from is a [`DataConfig`], built from the environment
+//!   by the daemon ([`DataConfig::from_env`]) or by an embedding program.
 //!
 //! Reading a tile: select the catalog items that touch the tile (plus a small buffer) and
 //! pass the filter, read each band's window at the best overview (`raster::cog`), warp it
 //! onto the tile grid (`raster::warp`), then mosaic (SIMPLE) or return one array per scene
 //! (ORBIT/TILE).
 
+pub mod byoc;
 pub mod catalog;
+pub mod landsat;
+pub mod remote;
+pub mod stac;
 pub mod synthetic;
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use crate::raster::cog::Cog;
 use crate::raster::warp::{self, Resampling};
 use crate::raster::Georef;
 pub use catalog::{Item, MosaickingOrder};
+pub use remote::RemoteConfig;
+pub use stac::CollectionSource;
 
 /// The bundled sample collection (fixture COGs).
 pub const SAMPLE_COLLECTION: &str = "tessera-sample";
 /// The procedural collection that covers the whole world.
 pub const SYNTHETIC_COLLECTION: &str = "tessera-synthetic";
-/// Every collection this module serves.
-pub const COLLECTIONS: &[&str] = &[SAMPLE_COLLECTION, SYNTHETIC_COLLECTION];
+/// Sentinel-2 level 2A (bottom-of-atmosphere) from STAC.
+pub const S2_L2A: &str = "sentinel-2-l2a";
+/// Sentinel-2 level 1C (top-of-atmosphere) from STAC.
+pub const S2_L1C: &str = "sentinel-2-l1c";
+/// Every collection this module serves (the STAC ones once configured).
+pub const COLLECTIONS: &[&str] = &[
+    SAMPLE_COLLECTION,
+    SYNTHETIC_COLLECTION,
+    S2_L2A,
+    S2_L1C,
+    landsat::COLLECTION,
+];
+
+/// Whether a request may name this collection type: a fixed one, or any `byoc-<id>`
+/// (whether that collection exists is checked at analysis, by [`check_bands`]).
+pub fn is_known_collection(collection: &str) -> bool {
+    COLLECTIONS.contains(&collection) || byoc::collection_id(collection).is_some()
+}
+
+/// Sentinel-2 L1C band names (B10 exists, SCL does not).
+pub const L1C_BANDS: &[&str] = &[
+    "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12",
+    "dataMask",
+];
+
+/// The bands a collection serves.
+pub fn bands_of(collection: &str) -> Option<&'static [&'static str]> {
+    match collection {
+        SAMPLE_COLLECTION | SYNTHETIC_COLLECTION | S2_L2A => Some(SAMPLE_BANDS),
+        S2_L1C => Some(L1C_BANDS),
+        _ => None,
+    }
+}
+
+/// Where the STAC collections come from, and how remote files are reached. Passed to
+/// every read, so one process can serve several configurations (tests, embedders).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataConfig {
+    /// Tessera collection name (`sentinel-2-l2a`, ...) -> its STAC source.
+    pub sources: BTreeMap<String, CollectionSource>,
+    pub remote: RemoteConfig,
+}
+
+impl DataConfig {
+    /// Adds (or replaces) the source of a collection.
+    pub fn with_source(mut self, collection: &str, source: CollectionSource) -> DataConfig {
+        self.sources.insert(collection.to_string(), source);
+        self
+    }
+
+    pub fn source(&self, collection: &str) -> Option<&CollectionSource> {
+        self.sources.get(collection)
+    }
+
+    /// From the process environment; see [`DataConfig::from_vars`].
+    pub fn from_env() -> Result<DataConfig, DataError> {
+        DataConfig::from_vars(&|k| std::env::var(k).ok())
+    }
+
+    /// The configuration the daemon reads:
+    ///
+    /// * `TESSERA_STAC_API_URL`: a STAC API root (e.g.
+    ///   `https://earth-search.aws.element84.com/v1`) serving `sentinel-2-l2a` and
+    ///   `sentinel-2-l1c` under those collection ids;
+    /// * `TESSERA_STAC_CATALOG_URL`: a static catalog (`catalog.json` path, `file://`,
+    ///   `http(s)://` or `s3://` URL) whose child collections have those ids;
+    /// * `..._SENTINEL_2_L2A` / `..._SENTINEL_2_L1C` suffixed forms of both set one
+    ///   collection and win over the unsuffixed ones;
+    /// * the remote-access variables of [`remote`] (S3 endpoint, retries).
+    ///
+    /// Setting both an API and a catalog at the same level is an error.
+    pub fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<DataConfig, DataError> {
+        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let remote = RemoteConfig::from_vars(get).map_err(|e| DataError::Config(e.to_string()))?;
+        let mut sources = BTreeMap::new();
+        for collection in [S2_L2A, S2_L1C] {
+            let suffix = collection.to_uppercase().replace('-', "_");
+            let mut chosen = None;
+            for (api_var, cat_var) in [
+                (
+                    format!("TESSERA_STAC_API_URL_{suffix}"),
+                    format!("TESSERA_STAC_CATALOG_URL_{suffix}"),
+                ),
+                (
+                    "TESSERA_STAC_API_URL".to_string(),
+                    "TESSERA_STAC_CATALOG_URL".to_string(),
+                ),
+            ] {
+                let source = match (var(&api_var), var(&cat_var)) {
+                    (Some(_), Some(_)) => {
+                        return Err(DataError::Config(format!(
+                            "set {api_var} or {cat_var}, not both"
+                        )))
+                    }
+                    (Some(url), None) => CollectionSource::StacApi {
+                        url,
+                        collection: collection.to_string(),
+                    },
+                    (None, Some(url)) => CollectionSource::StaticCatalog {
+                        url,
+                        collection: collection.to_string(),
+                    },
+                    (None, None) => continue,
+                };
+                chosen = Some(source);
+                break;
+            }
+            if let Some(source) = chosen {
+                sources.insert(collection.to_string(), source);
+            }
+        }
+        Ok(DataConfig { sources, remote })
+    }
+}
 
 /// Bands both collections serve: Sentinel-2 L2A names.
 pub const SAMPLE_BANDS: &[&str] = &[
@@ -44,6 +166,14 @@ pub enum DataError {
     },
     #[error("unknown collection type '{0}'")]
     UnknownCollection(String),
+    #[error(
+        "collection {0} has no data source: set TESSERA_STAC_API_URL (a STAC API such as \
+         https://earth-search.aws.element84.com/v1) or TESSERA_STAC_CATALOG_URL (a static \
+         catalog.json)"
+    )]
+    NotConfigured(String),
+    #[error("data configuration: {0}")]
+    Config(String),
     #[error("cannot place the tile on the ground: {0}")]
     Georef(String),
     #[error("catalog: {0}")]
@@ -87,6 +217,9 @@ pub struct Filter {
     /// Used where the source is finer than the tile.
     pub downsampling: Resampling,
     pub units: Units,
+    /// harmonizeValues (default true): apply the processing-baseline DN offset and clamp
+    /// negatives to 0 (see [`to_units`]).
+    pub harmonize: bool,
 }
 
 impl Default for Filter {
@@ -99,7 +232,23 @@ impl Default for Filter {
             upsampling: Resampling::Nearest,
             downsampling: Resampling::Nearest,
             units: Units::Reflectance,
+            harmonize: true,
         }
+    }
+}
+
+/// One optical value from the file's DN to the requested units (evalscript-v3.md §5):
+/// with harmonizeValues, the item's DN offset (-1000 from baseline 04.00) is added and
+/// negatives clamp to 0, so `REFLECTANCE = DN / 10000` holds across baselines; without
+/// it, DN is the raw file value and REFLECTANCE is `(DN + offset) / 10000`, possibly
+/// negative. A DN with no offset to apply is left as it is (BYOC data may be signed).
+pub fn to_units(dn: f32, offset: f64, harmonize: bool, units: Units) -> f32 {
+    let shifted = (dn as f64 + offset) as f32;
+    match (units, harmonize) {
+        (Units::Dn, true) if offset != 0.0 => shifted.max(0.0),
+        (Units::Dn, _) => dn,
+        (Units::Reflectance, true) => (shifted * 0.0001).max(0.0),
+        (Units::Reflectance, false) => shifted * 0.0001,
     }
 }
 
@@ -115,22 +264,73 @@ pub struct Scene {
     pub mask: Vec<u8>,
 }
 
-/// Checks the collection and band names before any tile runs, so a typo fails the
-/// analysis, not every tile.
-pub fn check_bands(collection: &str, bands: &[String]) -> Result<(), DataError> {
-    if !COLLECTIONS.contains(&collection) {
-        return Err(DataError::UnknownCollection(collection.to_string()));
+/// Checks the collection, its configuration and the band names before any tile runs,
+/// so a typo or a missing STAC URL fails the analysis, not every tile.
+pub fn check_bands(collection: &str, bands: &[String], cfg: &DataConfig) -> Result<(), DataError> {
+    if byoc::collection_id(collection).is_some() {
+        return byoc::check_bands_indexed(collection, bands);
+    }
+    if collection == landsat::COLLECTION {
+        return landsat::check_bands(bands);
+    }
+    let known =
+        bands_of(collection).ok_or_else(|| DataError::UnknownCollection(collection.to_string()))?;
+    if matches!(collection, S2_L2A | S2_L1C) && cfg.source(collection).is_none() {
+        return Err(DataError::NotConfigured(collection.to_string()));
     }
     for b in bands {
-        if !SAMPLE_BANDS.contains(&b.as_str()) {
+        if !known.contains(&b.as_str()) {
             return Err(DataError::UnknownBand {
                 band: b.clone(),
                 collection: collection.to_string(),
-                available: SAMPLE_BANDS.join(", "),
+                available: known.join(", "),
             });
         }
     }
     Ok(())
+}
+
+/// The items of the request's collection that touch the tile and pass the filter, in
+/// mosaicking order. One arm per catalog-backed collection.
+fn selected_items(
+    req: &ReadRequest<'_>,
+    filter: &Filter,
+    cfg: &DataConfig,
+) -> Result<Vec<Item>, DataError> {
+    match req.collection {
+        SAMPLE_COLLECTION => select_items(sample_catalog()?, req, filter),
+        S2_L2A | S2_L1C => stac_items(req, filter, cfg),
+        other => Err(DataError::UnknownCollection(other.to_string())),
+    }
+}
+
+/// A STAC collection's items for a tile: one search per tile on an API, or the cached
+/// static catalog.
+fn stac_items(
+    req: &ReadRequest<'_>,
+    filter: &Filter,
+    cfg: &DataConfig,
+) -> Result<Vec<Item>, DataError> {
+    let source = cfg
+        .source(req.collection)
+        .ok_or_else(|| DataError::NotConfigured(req.collection.to_string()))?;
+    let bands = bands_of(req.collection).unwrap_or(SAMPLE_BANDS);
+    match source {
+        CollectionSource::StacApi { url, collection } => {
+            let search = stac::Search {
+                bbox: tile_lonlat(req)?,
+                from_day: filter.from_day,
+                to_day: filter.to_day,
+                max_cloud_coverage: filter.max_cloud_coverage,
+            };
+            let found = stac::search_items(url, collection, &search, bands, &cfg.remote)?;
+            select_items(&found, req, filter)
+        }
+        CollectionSource::StaticCatalog { url, collection } => {
+            let all = stac::catalog_items(url, collection, bands, &cfg.remote)?;
+            select_items(&all, req, filter)
+        }
+    }
 }
 
 /// Reads the bands for a tile with SIMPLE mosaicking (most recent scene dated on or before
@@ -141,37 +341,59 @@ pub fn read(req: &ReadRequest<'_>) -> Result<Vec<Vec<f32>>, DataError> {
         to_day: Some(req.day),
         ..Filter::default()
     };
-    read_simple(req, &filter)
+    read_simple(req, &filter, &DataConfig::default())
 }
 
 /// SIMPLE mosaicking: per pixel, the first scene in the filter's order that has data.
 /// Scenes are read one at a time and merged at once, and reading stops when every pixel
 /// is filled, so memory stays at the output plus one scene.
-pub fn read_simple(req: &ReadRequest<'_>, filter: &Filter) -> Result<Vec<Vec<f32>>, DataError> {
-    check_bands(req.collection, req.bands)?;
+pub fn read_simple(
+    req: &ReadRequest<'_>,
+    filter: &Filter,
+    cfg: &DataConfig,
+) -> Result<Vec<Vec<f32>>, DataError> {
+    if byoc::collection_id(req.collection).is_some() {
+        return byoc::read_simple(req, filter);
+    }
+    if req.collection == landsat::COLLECTION {
+        return landsat::read_simple(req, filter);
+    }
+    check_bands(req.collection, req.bands, cfg)?;
     if req.collection == SYNTHETIC_COLLECTION {
         return synthetic::read(req.bands, &req.georef, req.width, req.height, req.day);
     }
-    mosaic_items(sample_catalog()?, req, filter)
+    let selected = selected_items(req, filter, cfg)?;
+    mosaic_selected(&selected, req, filter, &cfg.remote)
 }
 
-/// SIMPLE mosaicking over any catalog's items.
+/// SIMPLE mosaicking over any catalog's items (files local or reached with the default
+/// [`RemoteConfig`]).
 pub fn mosaic_items(
     items: &[Item],
     req: &ReadRequest<'_>,
     filter: &Filter,
 ) -> Result<Vec<Vec<f32>>, DataError> {
-    let n = req.width * req.height;
     let selected = select_items(items, req, filter)?;
+    mosaic_selected(&selected, req, filter, &RemoteConfig::default())
+}
+
+/// SIMPLE mosaicking of items already selected and ordered.
+fn mosaic_selected(
+    selected: &[Item],
+    req: &ReadRequest<'_>,
+    filter: &Filter,
+    remote: &RemoteConfig,
+) -> Result<Vec<Vec<f32>>, DataError> {
+    let n = req.width * req.height;
     let data_bands = data_bands(req);
     let mut out = vec![vec![0.0f32; n]; req.bands.len()];
     let mut filled = vec![false; n];
     let mut left = n;
-    for item in &selected {
+    for item in selected {
         if left == 0 {
             break;
         }
-        let s = read_item(item, req, filter, &data_bands)?;
+        let s = read_item(item, req, filter, &data_bands, remote)?;
         left -= merge(&mut out, &mut filled, &s);
     }
     Ok(out)
@@ -226,8 +448,18 @@ pub fn sample_catalog() -> Result<&'static [Item], DataError> {
 
 /// One array per scene that touches the tile and passes the filter, in mosaicking order
 /// (ORBIT/TILE). The synthetic collection answers with a single scene.
-pub fn read_scenes(req: &ReadRequest<'_>, filter: &Filter) -> Result<Vec<Scene>, DataError> {
-    check_bands(req.collection, req.bands)?;
+pub fn read_scenes(
+    req: &ReadRequest<'_>,
+    filter: &Filter,
+    cfg: &DataConfig,
+) -> Result<Vec<Scene>, DataError> {
+    if byoc::collection_id(req.collection).is_some() {
+        return byoc::read_scenes(req, filter);
+    }
+    if req.collection == landsat::COLLECTION {
+        return landsat::read_scenes(req, filter);
+    }
+    check_bands(req.collection, req.bands, cfg)?;
     let n = req.width * req.height;
     if req.collection == SYNTHETIC_COLLECTION {
         let planes = synthetic::read(req.bands, &req.georef, req.width, req.height, req.day)?;
@@ -239,8 +471,8 @@ pub fn read_scenes(req: &ReadRequest<'_>, filter: &Filter) -> Result<Vec<Scene>,
             mask: vec![1; n],
         }]);
     }
-    let items = sample_catalog()?;
-    read_items(items, req, filter)
+    let selected = selected_items(req, filter, cfg)?;
+    read_selected(&selected, req, filter, &cfg.remote)
 }
 
 /// The tile's extent in its own CRS, grown by `px` pixels.
@@ -261,16 +493,20 @@ fn select_items(
     req: &ReadRequest<'_>,
     filter: &Filter,
 ) -> Result<Vec<Item>, DataError> {
-    let ll = warp::transform_bbox(req.georef.epsg, 4326, tile_bbox(req, 2.0))
-        .map_err(|e| DataError::Georef(e.to_string()))?;
     Ok(catalog::select(
         items,
-        ll,
+        tile_lonlat(req)?,
         filter.from_day.unwrap_or(i64::MIN),
         filter.to_day.unwrap_or(i64::MAX),
         filter.max_cloud_coverage,
         filter.order,
     ))
+}
+
+/// The tile's extent plus 2 pixels in WGS84 (what catalogs are searched with).
+fn tile_lonlat(req: &ReadRequest<'_>) -> Result<[f64; 4], DataError> {
+    warp::transform_bbox(req.georef.epsg, 4326, tile_bbox(req, 2.0))
+        .map_err(|e| DataError::Georef(e.to_string()))
 }
 
 fn data_bands<'a>(req: &'a ReadRequest<'_>) -> Vec<&'a str> {
@@ -288,10 +524,20 @@ pub fn read_items(
     filter: &Filter,
 ) -> Result<Vec<Scene>, DataError> {
     let selected = select_items(items, req, filter)?;
+    read_selected(&selected, req, filter, &RemoteConfig::default())
+}
+
+/// One [`Scene`] per item already selected and ordered.
+fn read_selected(
+    selected: &[Item],
+    req: &ReadRequest<'_>,
+    filter: &Filter,
+    remote: &RemoteConfig,
+) -> Result<Vec<Scene>, DataError> {
     let data_bands = data_bands(req);
     selected
         .par_iter()
-        .map(|item| read_item(item, req, filter, &data_bands))
+        .map(|item| read_item(item, req, filter, &data_bands, remote))
         .collect()
 }
 
@@ -300,6 +546,7 @@ fn read_item(
     req: &ReadRequest<'_>,
     filter: &Filter,
     data_bands: &[&str],
+    remote: &RemoteConfig,
 ) -> Result<Scene, DataError> {
     let n = req.width * req.height;
     // With only dataMask requested, the footprint of the first asset decides it.
@@ -314,7 +561,7 @@ fn read_item(
     };
     let mut read: Vec<(String, Vec<f32>)> = mask_bands
         .par_iter()
-        .map(|band| read_band(item, band, req, filter).map(|p| (band.to_string(), p)))
+        .map(|band| read_band(item, band, req, filter, remote).map(|p| (band.to_string(), p)))
         .collect::<Result<_, _>>()?;
     let mut mask = vec![1u8; n];
     for (_, p) in &read {
@@ -357,6 +604,7 @@ fn read_band(
     band: &str,
     req: &ReadRequest<'_>,
     filter: &Filter,
+    remote: &RemoteConfig,
 ) -> Result<Vec<f32>, DataError> {
     let n = req.width * req.height;
     let path = item.asset(band).ok_or_else(|| DataError::Read {
@@ -367,7 +615,7 @@ fn read_band(
         path: path.to_string(),
         reason,
     };
-    let mut cog = Cog::open_path(path).map_err(|e| read_err(e.to_string()))?;
+    let mut cog = remote::open_cog(path, remote).map_err(|e| read_err(e.to_string()))?;
     let res = req.georef.res_x;
     let native = cog.georef.res_x;
     // SCL is a class code: never interpolate it.
@@ -418,12 +666,11 @@ fn read_band(
         method,
     )
     .map_err(|e| read_err(e.to_string()))?;
-    if filter.units == Units::Reflectance && band != "SCL" {
-        // harmonizeValues: the sample has no BOA offset, so only the clamp applies. NaN
-        // (no data) must stay NaN: `f32::max` would turn it into 0 and hide the gap from
-        // the mosaic and from dataMask.
+    if band != "SCL" {
+        // NaN (no data) must stay NaN: `f32::max` would turn it into 0 and hide the gap
+        // from the mosaic and from dataMask.
         for v in plane.iter_mut().filter(|v| !v.is_nan()) {
-            *v = (*v * 0.0001).max(0.0);
+            *v = to_units(*v, item.dn_offset, filter.harmonize, filter.units);
         }
     }
     Ok(plane)

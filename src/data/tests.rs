@@ -93,7 +93,7 @@ fn same_grid_read_is_exact_in_dn() {
         units: Units::Dn,
         ..Filter::default()
     };
-    let planes = read_simple(&req, &f).unwrap();
+    let planes = read_simple(&req, &f, &DataConfig::default()).unwrap();
     let mut cog = Cog::open_path(&fixture("S2SAMPLE_A_20230605/B05.tif")).unwrap();
     let full = cog.read_window(0, 0, 0, 150, 150).unwrap();
     assert_eq!(planes[0], full.data);
@@ -103,7 +103,7 @@ fn same_grid_read_is_exact_in_dn() {
         units: Units::Reflectance,
         ..f
     };
-    let refl = read_simple(&req, &f).unwrap();
+    let refl = read_simple(&req, &f, &DataConfig::default()).unwrap();
     assert!((refl[0][77] - full.data[77] * 1e-4).abs() < 1e-7);
     // SCL keeps class codes in both units.
     assert!(refl[1]
@@ -139,6 +139,7 @@ fn mosaicking_order_picks_the_right_scene() {
                 order,
                 ..base.clone()
             },
+            &DataConfig::default(),
         )
         .unwrap();
         s.iter().map(|s| s.id.clone()).collect::<Vec<_>>()
@@ -162,7 +163,7 @@ fn mosaicking_order_picks_the_right_scene() {
         })
         .unwrap();
     assert_eq!(first(MosaickingOrder::LeastCC)[0], least.id);
-    let mostrecent = read_simple(&req, &base).unwrap();
+    let mostrecent = read_simple(&req, &base, &DataConfig::default()).unwrap();
     let mut cog = Cog::open_path(&fixture("S2SAMPLE_A_20230625/B04.tif")).unwrap();
     assert_eq!(
         mostrecent[0],
@@ -193,10 +194,15 @@ fn outside_every_scene_is_no_data() {
 
 #[test]
 fn unknown_band_and_collection_are_rejected() {
-    let err = check_bands(SAMPLE_COLLECTION, &bands(&["B10"])).unwrap_err();
+    let err = check_bands(SAMPLE_COLLECTION, &bands(&["B10"]), &DataConfig::default()).unwrap_err();
     assert!(err.to_string().contains("B10"));
-    assert!(check_bands("sentinel-2-l2a", &bands(&["B04"])).is_err());
-    assert!(check_bands(SYNTHETIC_COLLECTION, &bands(&["B04", "dataMask"])).is_ok());
+    assert!(check_bands("sentinel-2-l2a", &bands(&["B04"]), &DataConfig::default()).is_err());
+    assert!(check_bands(
+        SYNTHETIC_COLLECTION,
+        &bands(&["B04", "dataMask"]),
+        &DataConfig::default()
+    )
+    .is_ok());
 }
 
 #[test]
@@ -288,7 +294,7 @@ fn two_zone_mosaic_matches_gdalwarp() {
             downsampling: method,
             ..Filter::default()
         };
-        let scenes = read_scenes(&req, &f).unwrap();
+        let scenes = read_scenes(&req, &f, &DataConfig::default()).unwrap();
         let ids: Vec<&str> = scenes.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["S2SAMPLE_C_20230610", "S2SAMPLE_D_20230610"]);
         let ours = mosaic(&scenes, &b, w * h);
@@ -499,6 +505,7 @@ fn codecs_layouts_and_sample_types_from_gdal() {
         proj_bbox: [0.0; 4],
         bbox: [-180.0, -90.0, 180.0, 90.0],
         assets: vec![("B04".into(), geo.to_str().unwrap().to_string())],
+        dn_offset: 0.0,
     };
     let b = bands(&["B04", "dataMask"]);
     let req = ReadRequest {
@@ -547,7 +554,7 @@ fn reflectance_keeps_no_data_outside_a_scene_footprint() {
         height: 500,
         day: 19538,
     };
-    let scenes = read_scenes(&req, &Filter::default()).unwrap();
+    let scenes = read_scenes(&req, &Filter::default(), &DataConfig::default()).unwrap();
     assert!(!scenes.is_empty());
     for s in &scenes {
         let outside = s.planes[1].iter().filter(|v| **v == 0.0).count();
@@ -562,4 +569,623 @@ fn epoch_ms_and_day_of_agree() {
     assert_eq!(epoch_ms("2023-06-05T10:00:00Z"), Some(1_685_959_200_000));
     assert_eq!(day_of("2023-06-05T10:00:00Z"), Some(19_513));
     assert_eq!(epoch_ms("not a date"), None);
+}
+
+/// STAC over HTTP against a tiny in-process server on 127.0.0.1: a static catalog over
+/// copies of the fixture COGs, a STAC API answering `POST /search` page by page, 503s
+/// that must be retried, and a 404 and a corrupt COG that must fail with URL and reason.
+mod stac_http {
+    use super::*;
+    use serde_json::{json, Value};
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    type SearchFn = dyn Fn(&str, &Value) -> Value + Send + Sync;
+
+    /// What the server serves and how it misbehaves.
+    #[derive(Default)]
+    struct State {
+        files: Mutex<HashMap<String, Vec<u8>>>,
+        /// Answer this many requests with 503 before behaving.
+        fail_next: AtomicUsize,
+        /// Every request line seen, with the status answered.
+        log: Mutex<Vec<String>>,
+        search: Mutex<Option<Arc<SearchFn>>>,
+    }
+
+    struct Server {
+        base: String,
+        state: Arc<State>,
+        stop: Arc<AtomicBool>,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+    }
+
+    impl Server {
+        fn start() -> Server {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let state = Arc::new(State::default());
+            let stop = Arc::new(AtomicBool::new(false));
+            let (st, sp) = (state.clone(), stop.clone());
+            std::thread::spawn(move || {
+                // Bounded: the test's Drop stops it; 10 minutes at most regardless.
+                for _ in 0..600_000 {
+                    if sp.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    match listener.accept() {
+                        Ok((s, _)) => {
+                            let st = st.clone();
+                            std::thread::spawn(move || {
+                                let _ = handle(s, &st);
+                            });
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                    }
+                }
+            });
+            Server { base, state, stop }
+        }
+
+        fn put(&self, path: &str, bytes: Vec<u8>) {
+            self.state
+                .files
+                .lock()
+                .unwrap()
+                .insert(path.to_string(), bytes);
+        }
+
+        fn count(&self, needle: &str) -> usize {
+            let log = self.state.log.lock().unwrap();
+            log.iter().filter(|l| l.contains(needle)).count()
+        }
+    }
+
+    fn handle(stream: TcpStream, state: &State) -> std::io::Result<()> {
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("").to_string();
+        let mut headers = HashMap::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        reader.read_exact(&mut body)?;
+        let (status, extra, payload) = respond(&method, &target, &headers, &body, state);
+        state
+            .log
+            .lock()
+            .unwrap()
+            .push(format!("{method} {target} {status}"));
+        let mut out = stream;
+        let reason = match status {
+            200 => "OK",
+            206 => "Partial Content",
+            404 => "Not Found",
+            416 => "Range Not Satisfiable",
+            _ => "Service Unavailable",
+        };
+        let mut head = format!(
+            "HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            payload.len()
+        );
+        for (k, v) in extra {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        out.write_all(head.as_bytes())?;
+        if method != "HEAD" {
+            out.write_all(&payload)?;
+        }
+        out.flush()
+    }
+
+    /// Status, extra headers and body; a HEAD gets the GET's Content-Length, no body.
+    fn respond(
+        method: &str,
+        target: &str,
+        headers: &HashMap<String, String>,
+        body: &[u8],
+        state: &State,
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let failing = state
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return (503, vec![], b"try later".to_vec());
+        }
+        let path = target.split('?').next().unwrap_or("");
+        if path.ends_with("/search") {
+            let handler = state.search.lock().unwrap().clone();
+            let Some(handler) = handler else {
+                return (404, vec![], vec![]);
+            };
+            let request = if method == "POST" {
+                serde_json::from_slice(body).unwrap_or(Value::Null)
+            } else {
+                let token = target.split("token=").nth(1).unwrap_or("");
+                json!({ "token": token })
+            };
+            let page = handler(target, &request);
+            let ct = (
+                "Content-Type".to_string(),
+                "application/geo+json".to_string(),
+            );
+            return (200, vec![ct], serde_json::to_vec(&page).unwrap());
+        }
+        let files = state.files.lock().unwrap();
+        let Some(data) = files.get(path) else {
+            return (404, vec![], b"no such file".to_vec());
+        };
+        let total = data.len();
+        if let Some(r) = headers.get("range").and_then(|r| r.strip_prefix("bytes=")) {
+            let (a, b) = r.split_once('-').unwrap_or((r, ""));
+            let start: usize = a.parse().unwrap_or(0);
+            let end: usize = b.parse().map(|e: usize| e + 1).unwrap_or(total).min(total);
+            if start >= end {
+                return (416, vec![], vec![]);
+            }
+            let cr = (
+                "Content-Range".to_string(),
+                format!("bytes {start}-{}/{total}", end - 1),
+            );
+            return (206, vec![cr], data[start..end].to_vec());
+        }
+        (200, vec![], data.clone())
+    }
+
+    /// The search handler, pure: items of the body's collections whose bbox intersects
+    /// the body's bbox and pass `query.eo:cloud_cover.lte`, `page_size` per page, with a
+    /// POST `next` link (merge, token = next offset) while more remain.
+    fn search_page(items: &[Value], request: &Value, page_size: usize, base: &str) -> Value {
+        let cols: Vec<&str> = request["collections"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let bb: Vec<f64> = request["bbox"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default();
+        let lte = request["query"]["eo:cloud_cover"]["lte"]
+            .as_f64()
+            .unwrap_or(100.0);
+        let hits: Vec<&Value> = items
+            .iter()
+            .filter(|i| cols.is_empty() || cols.contains(&i["collection"].as_str().unwrap_or("")))
+            .filter(|i| {
+                let b: Vec<f64> = i["bbox"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(Value::as_f64)
+                    .collect();
+                bb.len() != 4 || (b[0] < bb[2] && b[2] > bb[0] && b[1] < bb[3] && b[3] > bb[1])
+            })
+            .filter(|i| i["properties"]["eo:cloud_cover"].as_f64().unwrap_or(0.0) <= lte)
+            .collect();
+        let from: usize = request["token"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        let page: Vec<Value> = hits
+            .iter()
+            .skip(from)
+            .take(page_size)
+            .map(|v| (*v).clone())
+            .collect();
+        let mut links = vec![];
+        if from + page_size < hits.len() {
+            links.push(
+                json!({"rel": "next", "href": format!("{base}/search"), "method": "POST",
+                "merge": true, "body": {"token": (from + page_size).to_string()}}),
+            );
+        }
+        json!({"type": "FeatureCollection", "features": page, "links": links})
+    }
+
+    #[test]
+    fn search_handler_pages_and_filters() {
+        let items: Vec<Value> = (0..5)
+            .map(|i| {
+                json!({"id": format!("i{i}"), "collection": "c", "bbox": [i as f64, 0.0, i as f64 + 0.5, 1.0],
+                    "properties": {"eo:cloud_cover": i as f64 * 10.0}})
+            })
+            .collect();
+        let p1 = search_page(&items, &json!({"collections": ["c"]}), 2, "http://x");
+        assert_eq!(p1["features"].as_array().unwrap().len(), 2);
+        let (url, body) = stac::next_page(&p1, &json!({"collections": ["c"]})).unwrap();
+        assert_eq!(url, "http://x/search");
+        let p3 = search_page(&items, &json!({"collections": ["c"], "token": "4"}), 2, "x");
+        assert_eq!(p3["features"][0]["id"], "i4");
+        assert!(stac::next_page(&p3, &Value::Null).is_none());
+        assert_eq!(body.unwrap()["token"], "2");
+        let q = json!({"collections": ["c"], "bbox": [1.6, 0.0, 3.2, 1.0],
+            "query": {"eo:cloud_cover": {"lte": 25.0}}});
+        let found = search_page(&items, &q, 10, "x");
+        let ids: Vec<&str> = found["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, vec!["i2"]);
+    }
+
+    /// Sentinel Hub band -> Earth Search asset key, as a catalog publisher would name it.
+    fn es_key(band: &str) -> String {
+        stac::asset_keys(band)[0].clone()
+    }
+
+    /// The sample's items as Earth Search-style STAC items whose asset hrefs are
+    /// `href(item id, band)`; every COG is put on the server under `/cogs/`.
+    fn sample_items(server: &Server, href: &dyn Fn(&str, &str) -> String) -> Vec<Value> {
+        let dir = sample_dir();
+        let cat: Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{dir}/catalog.json")).unwrap())
+                .unwrap();
+        let mut out = vec![];
+        for f in cat["features"].as_array().unwrap() {
+            let id = f["id"].as_str().unwrap();
+            let mut assets = serde_json::Map::new();
+            for (band, a) in f["assets"].as_object().unwrap() {
+                let rel = a["href"].as_str().unwrap();
+                server.put(
+                    &format!("/cogs/{rel}"),
+                    std::fs::read(format!("{dir}/{rel}")).unwrap(),
+                );
+                assets.insert(es_key(band), json!({"href": href(id, band)}));
+            }
+            let mut item = f.clone();
+            item["type"] = json!("Feature");
+            item["collection"] = json!(S2_L2A);
+            item["assets"] = Value::Object(assets);
+            out.push(item);
+        }
+        out
+    }
+
+    /// A static catalog at `/<root>/catalog.json` -> child collection -> one file per
+    /// item, with relative hrefs all the way down to `/cogs/`.
+    fn publish_static(server: &Server, root: &str, items: &[Value]) -> String {
+        let mut links = vec![];
+        for it in items {
+            let id = it["id"].as_str().unwrap();
+            server.put(
+                &format!("/{root}/s2/items/{id}.json"),
+                serde_json::to_vec(it).unwrap(),
+            );
+            links.push(json!({"rel": "item", "href": format!("./items/{id}.json")}));
+        }
+        let collection = json!({"type": "Collection", "id": S2_L2A, "links": links});
+        server.put(
+            &format!("/{root}/s2/collection.json"),
+            serde_json::to_vec(&collection).unwrap(),
+        );
+        let other = json!({"type": "Collection", "id": "something-else", "links": []});
+        server.put(
+            &format!("/{root}/other.json"),
+            serde_json::to_vec(&other).unwrap(),
+        );
+        let catalog = json!({"type": "Catalog", "id": "root", "links": [
+            {"rel": "self", "href": "./catalog.json"},
+            {"rel": "child", "href": "./s2/collection.json"},
+            {"rel": "child", "href": "./other.json"}]});
+        server.put(
+            &format!("/{root}/catalog.json"),
+            serde_json::to_vec(&catalog).unwrap(),
+        );
+        format!("{}/{root}/catalog.json", server.base)
+    }
+
+    fn fast_retry(attempts: u32) -> RemoteConfig {
+        RemoteConfig {
+            retry: remote::RetryPolicy {
+                attempts,
+                first_backoff: Duration::from_millis(2),
+                max_backoff: Duration::from_millis(10),
+            },
+            ..RemoteConfig::default()
+        }
+    }
+
+    fn static_config(url: &str, attempts: u32) -> DataConfig {
+        DataConfig {
+            remote: fast_retry(attempts),
+            ..DataConfig::default()
+        }
+        .with_source(
+            S2_L2A,
+            CollectionSource::StaticCatalog {
+                url: url.to_string(),
+                collection: S2_L2A.to_string(),
+            },
+        )
+    }
+
+    /// A 3 km tile over scenes A (zone 33) at 10 m, with 10, 20 and 60 m bands.
+    fn tile<'a>(collection: &'a str, b: &'a [String]) -> ReadRequest<'a> {
+        ReadRequest {
+            collection,
+            bands: b,
+            georef: Georef {
+                epsg: 32633,
+                x_min: 500500.0,
+                y_max: 5096500.0,
+                res_x: 10.0,
+                res_y: 10.0,
+            },
+            width: 120,
+            height: 120,
+            day: day_of("2023-06-30T00:00:00Z").unwrap(),
+        }
+    }
+
+    #[test]
+    fn static_catalog_over_http_reads_like_the_sample_and_retries() {
+        let server = Server::start();
+        let items = sample_items(&server, &|id, band| {
+            format!("../../../cogs/{id}/{band}.tif")
+        });
+        let url = publish_static(&server, "cat", &items);
+        let b = bands(&["B04", "B8A", "B01", "SCL", "dataMask"]);
+        let filter = Filter {
+            order: MosaickingOrder::LeastRecent,
+            upsampling: Resampling::Bilinear,
+            ..Filter::default()
+        };
+        let local = read_simple(
+            &tile(SAMPLE_COLLECTION, &b),
+            &filter,
+            &DataConfig::default(),
+        )
+        .unwrap();
+        assert!(local[4].contains(&1.0), "the tile must hit data");
+        // The first two requests (the catalog's HEAD, then its retry) get 503.
+        server.state.fail_next.store(2, Ordering::SeqCst);
+        let cfg = static_config(&url, 4);
+        check_bands(S2_L2A, &b, &cfg).unwrap();
+        let remote = read_simple(&tile(S2_L2A, &b), &filter, &cfg).unwrap();
+        assert_eq!(remote, local);
+        assert_eq!(server.count(" 503"), 2);
+        assert!(server.count("/cogs/") > 0 && server.count(" 206") > 0);
+        // ORBIT-style: one scene per item, same ids and planes as the sample.
+        server.state.fail_next.store(1, Ordering::SeqCst);
+        let a = read_scenes(
+            &tile(SAMPLE_COLLECTION, &b),
+            &filter,
+            &DataConfig::default(),
+        )
+        .unwrap();
+        let r = read_scenes(&tile(S2_L2A, &b), &filter, &cfg).unwrap();
+        assert_eq!(a, r);
+        assert_eq!(server.count(" 503"), 3);
+    }
+
+    #[test]
+    fn retries_are_bounded_and_permanent_failures_name_url_and_reason() {
+        let server = Server::start();
+        let items = sample_items(&server, &|id, band| {
+            format!("../../../cogs/{id}/{band}.tif")
+        });
+        let url = publish_static(&server, "cat", &items);
+        let b = bands(&["B04"]);
+        // Always 503: gives up after the configured attempts, naming the URL and status.
+        server.state.fail_next.store(1000, Ordering::SeqCst);
+        let err = read_simple(
+            &tile(S2_L2A, &b),
+            &Filter::default(),
+            &static_config(&url, 3),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(&url) && err.contains("503") && err.contains("3 attempt"),
+            "{err}"
+        );
+        assert_eq!(server.count(" 503"), 3);
+        server.state.fail_next.store(0, Ordering::SeqCst);
+
+        // A missing COG: one request, no retry, the URL and "not found" in the error.
+        let mut broken = items.clone();
+        let missing = format!("{}/cogs/nowhere/B04.tif", server.base);
+        let corrupt = format!("{}/cogs/corrupt/B04.tif", server.base);
+        server.put(
+            "/cogs/corrupt/B04.tif",
+            b"II*\0garbage, not a TIFF at all".to_vec(),
+        );
+        for it in broken.iter_mut() {
+            it["assets"]["red"]["href"] = json!(missing);
+        }
+        let bad_url = publish_static(&server, "missing", &broken);
+        let before = server.count("nowhere");
+        let err = read_simple(
+            &tile(S2_L2A, &b),
+            &Filter::default(),
+            &static_config(&bad_url, 4),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(&missing), "{err}");
+        assert!(err.to_lowercase().contains("not found"), "{err}");
+        assert_eq!(server.count("nowhere") - before, 1, "a 404 is not retried");
+
+        for it in broken.iter_mut() {
+            it["assets"]["red"]["href"] = json!(corrupt);
+        }
+        let bad_url = publish_static(&server, "corrupt", &broken);
+        let err = read_simple(
+            &tile(S2_L2A, &b),
+            &Filter::default(),
+            &static_config(&bad_url, 4),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(&corrupt), "{err}");
+        assert!(err.contains("not a readable GeoTIFF"), "{err}");
+    }
+
+    #[test]
+    fn stac_api_search_follows_next_pages() {
+        let server = Server::start();
+        let base = server.base.clone();
+        let items = sample_items(&server, &|id, band| format!("{base}/cogs/{id}/{band}.tif"));
+        let all = Arc::new(items);
+        let (all2, base2) = (all.clone(), base.clone());
+        *server.state.search.lock().unwrap() = Some(Arc::new(move |_t: &str, body: &Value| {
+            search_page(&all2, body, 1, &base2)
+        }));
+        let cfg = DataConfig {
+            remote: fast_retry(3),
+            ..DataConfig::default()
+        }
+        .with_source(
+            S2_L2A,
+            CollectionSource::StacApi {
+                url: format!("{base}/v1/"),
+                collection: S2_L2A.to_string(),
+            },
+        );
+        let b = bands(&["B04", "B11", "dataMask"]);
+        let filter = Filter {
+            max_cloud_coverage: 60.0,
+            ..Filter::default()
+        };
+        let local = read_scenes(
+            &tile(SAMPLE_COLLECTION, &b),
+            &filter,
+            &DataConfig::default(),
+        )
+        .unwrap();
+        assert!(local.len() >= 2, "the tile must see several scenes");
+        server.state.fail_next.store(1, Ordering::SeqCst);
+        let remote = read_scenes(&tile(S2_L2A, &b), &filter, &cfg).unwrap();
+        assert_eq!(remote, local);
+        // One page per matching item (page size 1), plus the retried 503.
+        let pages = server.count("search 200");
+        assert!(
+            pages >= local.len(),
+            "{pages} pages for {} scenes",
+            local.len()
+        );
+        assert_eq!(server.count(" 503"), 1);
+        let simple = read_simple(&tile(S2_L2A, &b), &filter, &cfg).unwrap();
+        assert_eq!(
+            simple,
+            read_simple(
+                &tile(SAMPLE_COLLECTION, &b),
+                &filter,
+                &DataConfig::default()
+            )
+            .unwrap()
+        );
+    }
+
+    #[test]
+    fn unconfigured_stac_collection_fails_analysis_clearly() {
+        let b = bands(&["B04"]);
+        let err = check_bands(S2_L1C, &b, &DataConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sentinel-2-l1c") && err.contains("TESSERA_STAC_API_URL"),
+            "{err}"
+        );
+        let cfg = DataConfig::from_vars(&|k| {
+            (k == "TESSERA_STAC_CATALOG_URL").then(|| "/data/catalog.json".to_string())
+        })
+        .unwrap();
+        check_bands(S2_L1C, &bands(&["B10"]), &cfg).unwrap();
+        let err = check_bands(S2_L1C, &bands(&["SCL"]), &cfg)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SCL"), "{err}");
+        assert!(check_bands(S2_L2A, &bands(&["B10"]), &cfg).is_err());
+    }
+}
+
+#[test]
+fn data_config_from_vars() {
+    let cfg = |pairs: &'static [(&'static str, &'static str)]| {
+        DataConfig::from_vars(&move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    };
+    assert_eq!(cfg(&[]).unwrap().sources.len(), 0);
+    let c = cfg(&[
+        ("TESSERA_STAC_API_URL", "https://es/v1"),
+        (
+            "TESSERA_STAC_CATALOG_URL_SENTINEL_2_L1C",
+            "s3://b/catalog.json",
+        ),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.source(S2_L2A),
+        Some(&CollectionSource::StacApi {
+            url: "https://es/v1".into(),
+            collection: S2_L2A.into()
+        })
+    );
+    assert_eq!(
+        c.source(S2_L1C),
+        Some(&CollectionSource::StaticCatalog {
+            url: "s3://b/catalog.json".into(),
+            collection: S2_L1C.into()
+        })
+    );
+    let err = cfg(&[
+        ("TESSERA_STAC_API_URL", "https://es/v1"),
+        ("TESSERA_STAC_CATALOG_URL", "/c.json"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not both"), "{err}");
+}
+
+/// harmonizeValues: the pure rule of evalscript-v3.md §5.
+#[test]
+fn harmonize_values_rule() {
+    // Baseline >= 04.00 (offset -1000): 1500 DN is 500 harmonised, 0.05 reflectance.
+    assert_eq!(to_units(1500.0, -1000.0, true, Units::Dn), 500.0);
+    assert!((to_units(1500.0, -1000.0, true, Units::Reflectance) - 0.05).abs() < 1e-7);
+    // Below the offset: clamped to 0 when harmonised.
+    assert_eq!(to_units(800.0, -1000.0, true, Units::Dn), 0.0);
+    assert_eq!(to_units(800.0, -1000.0, true, Units::Reflectance), 0.0);
+    // Not harmonised: DN raw, reflectance with the offset and possibly negative.
+    assert_eq!(to_units(800.0, -1000.0, false, Units::Dn), 800.0);
+    assert!((to_units(800.0, -1000.0, false, Units::Reflectance) + 0.02).abs() < 1e-7);
+    // Older baselines: no offset; DN untouched (even negative, e.g. BYOC floats).
+    assert_eq!(to_units(1234.0, 0.0, true, Units::Dn), 1234.0);
+    assert_eq!(to_units(-5.0, 0.0, true, Units::Dn), -5.0);
+    assert!((to_units(1234.0, 0.0, true, Units::Reflectance) - 0.1234).abs() < 1e-7);
+    assert_eq!(to_units(-5.0, 0.0, true, Units::Reflectance), 0.0);
 }

@@ -13,10 +13,94 @@ pub struct Job {
     pub request_id: String,
     pub spec: BatchSpec,
     pub setup: Setup,
-    /// Index into `setup.outputs` for each of `spec.responses`.
-    pub output_index: Vec<usize>,
-    /// Day of the scene the sample collection serves (end of the time range).
+    /// Index into `setup.outputs` for each of `spec.responses`; `None` for the `userdata`
+    /// (application/json) response, which holds `outputMetadata.userData`.
+    pub output_index: Vec<Option<usize>>,
+    /// What each tile reads: one entry per datasource (one without data fusion), in
+    /// `setup.datasources` order.
+    pub sources: Vec<JobSource>,
+    /// Samples per pixel the analysis estimate assumes (`accounting::estimate_samples_fused`).
+    pub estimated_samples: f64,
+}
+
+/// One collection read of a tile: a request `input.data[]` entry matched with the bands
+/// the evalscript asks of it.
+#[derive(Debug, Clone)]
+pub struct JobSource {
+    /// The datasource id (`None` without data fusion and without an `id` in the request).
+    pub id: Option<String>,
+    pub collection: String,
+    pub bands: Vec<String>,
+    /// The entry's filter, with the units its bands are read in.
+    pub filter: crate::data::Filter,
+    /// Day number of the end of the entry's time range (0 without one).
     pub day: i64,
+}
+
+/// The read unit of a list of band units: DN only when every band asks for DN.
+fn units_of(band_units: &[Option<String>]) -> crate::data::Units {
+    if !band_units.is_empty() && band_units.iter().all(|u| u.as_deref() == Some("DN")) {
+        crate::data::Units::Dn
+    } else {
+        crate::data::Units::Reflectance
+    }
+}
+
+/// Matches the request's `input.data` entries with the script's datasources (pure).
+fn job_sources(spec: &BatchSpec, setup: &Setup) -> Result<Vec<JobSource>, String> {
+    let day = |d: &api::DatasourceSpec| {
+        d.time_range
+            .as_ref()
+            .and_then(|(_, to)| crate::data::day_of(to))
+            .unwrap_or(0)
+    };
+    let source = |d: &api::DatasourceSpec, bands: &[String], units: &[Option<String>]| JobSource {
+        id: d.id.clone(),
+        collection: d.collection.clone(),
+        bands: bands.to_vec(),
+        filter: crate::data::Filter {
+            units: units_of(units),
+            ..d.filter.clone()
+        },
+        day: day(d),
+    };
+    if !setup.is_fusion() {
+        return match spec.datasources.as_slice() {
+            [only] => Ok(vec![source(only, &setup.input_bands, &setup.band_units)]),
+            [] => Err("processRequest.input.data is empty".into()),
+            many => Err(format!(
+                "processRequest.input.data lists {} collections (data fusion), so the \
+                 evalscript's setup() must name each in input[].datasource; it names none",
+                many.len()
+            )),
+        };
+    }
+    let known = || {
+        spec.datasources
+            .iter()
+            .filter_map(|d| d.id.as_deref())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    setup
+        .datasources
+        .iter()
+        .map(|wanted| {
+            let d =
+                spec.datasources
+                    .iter()
+                    .find(|d| d.id.as_deref() == Some(wanted.id.as_str()))
+                    .ok_or_else(|| {
+                        format!(
+                        "evalscript setup() reads datasource '{}', but processRequest.input.data \
+                         has no entry with that id (ids: {})",
+                        wanted.id,
+                        if known().is_empty() { "none".to_string() } else { known() }
+                    )
+                    })?;
+            Ok(source(d, &wanted.bands, &wanted.band_units))
+        })
+        .collect()
 }
 
 /// Tile size in pixels without buffers, as `tileWidthPx` / `tileHeightPx` report it.
@@ -31,7 +115,7 @@ pub fn tile_size_px(t: &TilingSpec) -> (i64, i64) {
 }
 
 /// Rebuilds the job of a stored request (after a restart, or on the first tile).
-pub fn load_job(store: &Store, id: &str) -> Result<Job, String> {
+pub fn load_job(store: &Store, id: &str, data: &crate::data::DataConfig) -> Result<Job, String> {
     let record = store
         .get_request(None, id)
         .map_err(|e| e.to_string())?
@@ -39,15 +123,27 @@ pub fn load_job(store: &Store, id: &str) -> Result<Job, String> {
     let spec = api::validate(&record.body).map_err(|e| e.to_string())?;
     let program = Program::compile(&spec.evalscript).map_err(|e| format!("evalscript: {e}"))?;
     let setup = program.setup().clone();
-    crate::data::check_bands(&spec.collection, &setup.input_bands).map_err(|e| e.to_string())?;
+    let sources = job_sources(&spec, &setup)?;
+    for source in &sources {
+        crate::data::check_bands(&source.collection, &source.bands, data).map_err(
+            |e| match &source.id {
+                Some(id) => format!("datasource '{id}': {e}"),
+                None => e.to_string(),
+            },
+        )?;
+    }
     let output_index =
         spec.responses
             .iter()
             .map(|r| {
+                if r.encoder == crate::output::OutputFormat::Json {
+                    return Ok(None);
+                }
                 setup
                     .outputs
                     .iter()
                     .position(|o| o.id == r.identifier)
+                    .map(Some)
                     .ok_or_else(|| {
                         format!(
                         "processRequest.output.responses names '{}', but the evalscript's setup() \
@@ -58,28 +154,34 @@ pub fn load_job(store: &Store, id: &str) -> Result<Job, String> {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-    if spec
-        .responses
+    let ranges: Vec<f64> = sources
         .iter()
-        .any(|r| r.encoder == crate::output::OutputFormat::Json)
-    {
-        return Err("the userdata (application/json) output is not supported yet".into());
-    }
-    let day = spec
-        .time_range
-        .as_ref()
-        .and_then(|(_, to)| crate::data::day_of(to))
-        .unwrap_or(0);
+        .map(|s| {
+            let d = spec.datasources.iter().find(|d| d.id == s.id);
+            let range_ms = d
+                .and_then(|d| d.time_range.as_ref())
+                .and_then(|(from, to)| {
+                    Some((crate::data::epoch_ms(from)?, crate::data::epoch_ms(to)?))
+                });
+            accounting::days_in_range(range_ms)
+        })
+        .collect();
+    let estimated_samples = accounting::estimate_samples_fused(
+        setup.mosaicking == crate::evalscript::Mosaicking::Simple,
+        &ranges,
+    );
     Ok(Job {
         request_id: record.id,
         spec,
         setup,
         output_index,
-        day,
+        sources,
+        estimated_samples,
     })
 }
 
-/// The PU inputs of one tile of this job.
+/// The PU inputs of one tile of this job, with the estimated samples per pixel; a
+/// processed tile replaces `samples` with `accounting::charged_samples`.
 pub fn cost_inputs(job: &Job) -> TileCostInputs {
     let t = &job.spec.tiling;
     let (w, h) = tile_size_px(t);
@@ -90,15 +192,21 @@ pub fn cost_inputs(job: &Job) -> TileCostInputs {
         output_float32: job
             .output_index
             .iter()
+            .flatten()
             .any(|&i| job.setup.outputs[i].sample_type == SampleType::Float32),
-        samples: 1.0,
+        samples: job.estimated_samples,
     }
 }
 
 /// Runs the analysis of a request and stores its tiles and estimate.
-pub fn analyse(store: &Store, id: &str) -> Result<Job, String> {
-    let job = load_job(store, id)?;
+pub fn analyse(store: &Store, id: &str, data: &crate::data::DataConfig) -> Result<Job, String> {
+    let job = load_job(store, id, data)?;
     let tiles = crate::grid::tiles(&job.spec.aoi, &job.spec.tiling).map_err(|e| e.to_string())?;
+    // §10.2: existing files are only checked for jobs under 5000 output files; bigger ones
+    // must use a request-unique path, or overwrite without skipExisting.
+    let files = tiles.len() as u64 * job.spec.responses.len() as u64;
+    crate::output::existence_check_needed(&job.spec.tile_path, &job.spec.output, files)
+        .map_err(|e| e.to_string())?;
     let inputs = cost_inputs(&job);
     let per_tile_estimate = accounting::tile_estimate(&inputs);
     let per_tile_cost = accounting::tile_cost(&inputs);

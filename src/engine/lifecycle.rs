@@ -574,8 +574,10 @@ pub const MAX_TILE_ATTEMPTS: u32 = 3;
 /// PENDING -schedule-> SCHEDULED; SCHEDULED|QUEUED -begin-> PROCESSING (attempts + 1);
 /// PROCESSING -succeed-> PROCESSED; PROCESSING -fail-> PENDING while attempts <
 /// [`MAX_TILE_ATTEMPTS`], else FAILED; FAILED -requeue-> PENDING (attempts reset to 0);
-/// SCHEDULED|QUEUED|PROCESSING -recover-> PENDING keeping attempts (the interrupted attempt
-/// counts, but a restart does not fail the tile). Everything else is rejected.
+/// SCHEDULED|QUEUED -recover-> PENDING keeping attempts; PROCESSING -recover-> PENDING
+/// keeping attempts while attempts < [`MAX_TILE_ATTEMPTS`], else FAILED: the interrupted
+/// attempt counts, so a tile that takes the daemon down every time fails instead of
+/// crashing it forever. Everything else is rejected.
 pub fn tile_on_event(
     status: TileStatus,
     attempts: u32,
@@ -593,6 +595,9 @@ pub fn tile_on_event(
         }
         (T::Processing, TileEvent::Fail) => Ok((T::Failed, attempts)),
         (T::Failed, TileEvent::Requeue) => Ok((T::Pending, 0)),
+        (T::Processing, TileEvent::Recover) if attempts >= MAX_TILE_ATTEMPTS => {
+            Ok((T::Failed, attempts))
+        }
         (T::Scheduled | T::Queued | T::Processing, TileEvent::Recover) => {
             Ok((T::Pending, attempts))
         }
@@ -1138,7 +1143,9 @@ mod tests {
             (T::Processing, 4, E::Fail, Some((T::Failed, 4))),
             (T::Processing, 1, E::Requeue, None),
             (T::Processing, 1, E::Recover, Some((T::Pending, 1))),
-            (T::Processing, 3, E::Recover, Some((T::Pending, 3))),
+            (T::Processing, 2, E::Recover, Some((T::Pending, 2))),
+            (T::Processing, 3, E::Recover, Some((T::Failed, 3))),
+            (T::Scheduled, 3, E::Recover, Some((T::Pending, 3))),
 
             (T::Processed, 1, E::Schedule, None),
             (T::Processed, 1, E::Begin, None),

@@ -51,6 +51,8 @@ pub struct EngineConfig {
     /// Test hook: the worker panics on the first attempt of the tile with this name.
     #[doc(hidden)]
     pub inject_panic_once: Option<String>,
+    /// Where the STAC collections come from and how remote files are read.
+    pub data: crate::data::DataConfig,
 }
 
 impl Default for EngineConfig {
@@ -70,6 +72,7 @@ impl Default for EngineConfig {
             janitor_interval: Duration::from_secs(3600),
             tile_time_budget: Duration::from_secs(600),
             inject_panic_once: None,
+            data: crate::data::DataConfig::default(),
         }
     }
 }
@@ -146,6 +149,9 @@ impl Engine {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| EngineError::Start(format!("{}: {e}", config.data_dir.display())))?;
         let reader = Store::open(&config.db_path)?;
+        // BYOC collections are read from this database's tile index.
+        crate::data::byoc::set_index(&config.db_path)
+            .map_err(|e| EngineError::Start(e.to_string()))?;
         let config = Arc::new(config);
         let (tx, rx) = mpsc::channel();
         let cfg = config.clone();

@@ -12,6 +12,7 @@ use super::registry::{Forget, Registry};
 use super::worker::{ProcessTile, TileOutcome, TileWorker};
 use super::{state_of, Command, EngineConfig, EngineError, Result};
 use crate::api::{RequestRecord, TileRecord};
+use crate::evalscript::CountingAlloc;
 use crate::store::Store;
 
 /// What every request actor shares: the configuration and the worker pool.
@@ -144,7 +145,12 @@ impl RequestActor {
             }
         };
         let id = self.id.clone();
-        let fut = tokio::task::spawn_blocking(move || analysis::analyse(&store, &id));
+        let config = self.shared.config.clone();
+        let fut = tokio::task::spawn_blocking(move || {
+            // Names the request in the crash note if its script hits the hard memory cap.
+            let _label = CountingAlloc::set_task_label(&analysis_label(&id));
+            analysis::analyse(&store, &id, &config.data)
+        });
         ctx.spawn(fut.into_actor(self).map(|joined, act, ctx| {
             let outcome = joined.unwrap_or_else(|e| Err(format!("analysis crashed: {e}")));
             let result = match outcome {
@@ -167,9 +173,11 @@ impl RequestActor {
         if let Some(j) = &self.job {
             return Ok(j.clone());
         }
-        let job = Arc::new(analysis::load_job(&self.store, &self.id).map_err(|m| {
-            EngineError::Start(format!("request {} cannot be processed: {m}", self.id))
-        })?);
+        let job = Arc::new(
+            analysis::load_job(&self.store, &self.id, &self.shared.config.data).map_err(|m| {
+                EngineError::Start(format!("request {} cannot be processed: {m}", self.id))
+            })?,
+        );
         self.job = Some(job.clone());
         Ok(job)
     }
@@ -317,6 +325,62 @@ impl RequestActor {
     }
 }
 
+/// The crash-note label of a request's analysis thread.
+fn analysis_label(request: &str) -> String {
+    format!("analysis {request}")
+}
+
+/// Whether a crash note labelled `label` concerns this tile: its own label (`tile
+/// <request> <tile id>`, set by a worker that labels its thread), or any tile in flight
+/// when the note names no tile.
+fn crash_concerns_tile(label: &str, request: &str, tile: i64) -> bool {
+    if label.starts_with("analysis ") {
+        return false;
+    }
+    label.is_empty() || label == format!("tile {request} {tile}")
+}
+
+impl RequestActor {
+    /// `recover_in_flight`, then: a tile it FAILED (its attempts used up by daemon
+    /// crashes) gets the previous run's hard-cap reason as its error, when it concerns it.
+    fn recover_with_crash_note(&mut self, crash: Option<(String, String)>) -> Result<u64> {
+        let Some((reason, label)) = crash else {
+            return Ok(self.store.recover_in_flight(&self.id)?);
+        };
+        let mut in_flight = Vec::new();
+        for status in [
+            TileStatus::Scheduled,
+            TileStatus::Queued,
+            TileStatus::Processing,
+        ] {
+            in_flight.extend(self.store.list_tiles(&self.id, Some(status), 0, 1 << 40)?);
+        }
+        let n = self.store.recover_in_flight(&self.id)?;
+        for tile in in_flight {
+            if !crash_concerns_tile(&label, &self.id, tile.id) {
+                continue;
+            }
+            if let Some(now) = self.store.get_tile(&self.id, tile.id)? {
+                if now.status == TileStatus::Failed {
+                    let msg = format!(
+                        "{reason} (the daemon stopped while processing this tile on each of \
+                         its {} attempts)",
+                        now.attempts
+                    );
+                    self.store.set_tile_status(
+                        &self.id,
+                        tile.id,
+                        TileStatus::Failed,
+                        now.attempts,
+                        Some(&msg),
+                    )?;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
 impl Actor for RequestActor {
     type Context = Context<Self>;
 }
@@ -347,10 +411,17 @@ impl Handler<Wake> for RequestActor {
 
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
         let result = (|| -> Result<()> {
+            let crash = CountingAlloc::previous_crash();
             match self.state.status {
-                Status::Analysing => self.start_analysis(ctx),
+                Status::Analysing => match crash {
+                    // Its own analysis aborted the previous run: running it again would too.
+                    Some((reason, label)) if label == analysis_label(&self.id) => {
+                        self.apply(Event::AnalysisFailed, false, Some(&reason), ctx)?;
+                    }
+                    _ => self.start_analysis(ctx),
+                },
                 Status::Processing => {
-                    let n = self.store.recover_in_flight(&self.id)?;
+                    let n = self.recover_with_crash_note(crash)?;
                     tracing::info!(request = %self.id, recovered = n, "continuing processing");
                     self.dispatching = true;
                     self.pump(ctx)?;

@@ -380,3 +380,230 @@ function evaluatePixel(samples) { var n = 0; for (var i = 0; i < samples.length;
     );
     assert!(seen.iter().all(|n| *n <= 6), "{seen:?}");
 }
+
+/// The tile's raster, georeference and size, as the worker computes them (no buffer).
+fn tile_grid(t: &TileRecord, res: f64) -> (crate::raster::Georef, usize, usize) {
+    let georef = crate::raster::Georef {
+        epsg: t.epsg,
+        x_min: t.x_min,
+        y_max: t.y_max,
+        res_x: res,
+        res_y: res,
+    };
+    let w = ((t.x_max - t.x_min) / res).round() as usize;
+    let h = ((t.y_max - t.y_min) / res).round() as usize;
+    (georef, w, h)
+}
+
+fn read_f32_tiff(path: &std::path::Path) -> Vec<f32> {
+    let file = std::fs::File::open(path).unwrap();
+    let mut decoder = tiff::decoder::Decoder::new(file).unwrap();
+    match decoder.read_image().unwrap() {
+        tiff::decoder::DecodingResult::F32(v) => v,
+        _ => panic!("a FLOAT32 output"),
+    }
+}
+
+#[test]
+fn data_fusion_reads_each_datasource_with_its_own_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).unwrap();
+    let out = dir.path().join("out");
+    // The same synthetic collection over two time ranges: its field depends on the day.
+    let script = "//VERSION=3
+function setup() { return {input: [{datasource: 'june', bands: ['B04']}, {datasource: 'march', bands: ['B04', 'dataMask']}],
+  output: {bands: 1, sampleType: 'FLOAT32'}}; }
+function evaluatePixel(s) { return [s.june.length === 1 && s.march.length === 1 ? s.june[0].B04 - s.march[0].B04 : -100]; }";
+    let mut b = body(&out, SMALL);
+    b["processRequest"]["evalscript"] = json!(script);
+    b["processRequest"]["input"]["data"] = json!([
+        {"id": "june", "type": "tessera-synthetic", "dataFilter": {"timeRange": {"from": "2023-06-01T00:00:00Z", "to": "2023-06-30T00:00:00Z"}}},
+        {"id": "march", "type": "tessera-synthetic", "dataFilter": {"timeRange": {"from": "2023-03-01T00:00:00Z", "to": "2023-03-20T00:00:00Z"}}}
+    ]);
+    let r = engine.create("c", &b).unwrap();
+    engine.act("c", &r.id, Event::Start).unwrap();
+    assert_eq!(wait_for(&engine, &r.id, terminal).status, Status::Done);
+    let t = &engine.tiles("c", &r.id, None, 0, 1).unwrap().items[0];
+    let got = read_f32_tiff(&out.join(&r.id).join(&t.name).join("default.tif"));
+
+    let (georef, width, height) = tile_grid(t, 20.0);
+    let read = |to: &str| {
+        let request = crate::data::ReadRequest {
+            collection: "tessera-synthetic",
+            bands: &["B04".to_string()],
+            georef,
+            width,
+            height,
+            day: crate::data::day_of(to).unwrap(),
+        };
+        crate::data::read_simple(
+            &request,
+            &crate::data::Filter::default(),
+            &crate::data::DataConfig::default(),
+        )
+        .unwrap()
+    };
+    let (june, march) = (read("2023-06-30T00:00:00Z"), read("2023-03-20T00:00:00Z"));
+    assert_eq!(got.len(), width * height);
+    let expected: Vec<f32> = june[0]
+        .iter()
+        .zip(&march[0])
+        .map(|(j, m)| (f64::from(*j) - f64::from(*m)) as f32)
+        .collect();
+    assert_eq!(got, expected);
+    assert!(got.iter().any(|v| *v != 0.0), "the two days must differ");
+    // PU: fusion of two SIMPLE datasources counts 2 samples; B04 twice is 2 billable
+    // bands (dataMask is free) -> 2/3; FLOAT32 x2.
+    let w = width as f64 * height as f64;
+    let area = (w / 262_144.0).max(0.01);
+    let per_tile = area * (2.0 / 3.0) * 2.0 * 2.0 * if w >= 10_000.0 { 1.0 / 3.0 } else { 1.0 };
+    assert!((t.cost - per_tile).abs() < 1e-9, "{} vs {per_tile}", t.cost);
+}
+
+#[test]
+fn data_fusion_ids_are_checked_by_analysis() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).unwrap();
+    let out = dir.path().join("out");
+    let fusion = "//VERSION=3
+function setup() { return {input: [{datasource: 'l2a', bands: ['B04']}, {datasource: 's1', bands: ['B08']}], output: {bands: 1}}; }
+function evaluatePixel(s) { return [0]; }";
+    let plain = "//VERSION=3
+function setup() { return {input: ['B04'], output: {bands: 1}}; }
+function evaluatePixel(s) { return [0]; }";
+    let two = json!([{"id": "l2a", "type": "tessera-synthetic"}, {"id": "l1c", "type": "tessera-sample"}]);
+    for (script, data, needle) in [
+        (fusion, two.clone(), "datasource 's1'"),
+        (plain, two.clone(), "names none"),
+    ] {
+        let mut b = body(&out, SMALL);
+        b["processRequest"]["evalscript"] = json!(script);
+        b["processRequest"]["input"]["data"] = data;
+        let r = engine.create("c", &b).unwrap();
+        engine.act("c", &r.id, Event::Analyse).unwrap();
+        let p = wait_for(&engine, &r.id, |p| p.status != Status::Analysing);
+        assert_eq!(p.status, Status::Failed);
+        let error = engine.get("c", &r.id).unwrap().error.unwrap_or_default();
+        assert!(
+            error.contains(needle),
+            "{error:?} should mention {needle:?}"
+        );
+    }
+    // Several collections need ids (refused at create).
+    let mut b = body(&out, SMALL);
+    b["processRequest"]["input"]["data"] =
+        json!([{"type": "tessera-synthetic"}, {"type": "tessera-sample"}]);
+    let err = engine.create("c", &b).unwrap_err().to_string();
+    assert!(err.contains("data[0].id is required"), "{err}");
+}
+
+#[test]
+fn userdata_json_is_written_next_to_the_raster() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).unwrap();
+    let out = dir.path().join("out");
+    let mut b = body(&out, [15.005, 46.005, 15.02, 46.015]);
+    b["processRequest"]["input"]["data"][0]["type"] = json!("tessera-sample");
+    b["processRequest"]["evalscript"] = json!(include_str!("../../evalscripts/orbit_userdata.js"));
+    b["processRequest"]["output"]["responses"] = json!([
+        {"identifier": "default", "format": {"type": "image/tiff"}},
+        {"identifier": "userdata", "format": {"type": "application/json"}}
+    ]);
+    let r = engine.create("c", &b).unwrap();
+    engine.act("c", &r.id, Event::Start).unwrap();
+    assert_eq!(wait_for(&engine, &r.id, terminal).status, Status::Done);
+    let t = &engine.tiles("c", &r.id, None, 0, 1).unwrap().items[0];
+    let dir_out = out.join(&r.id).join(&t.name);
+    assert!(dir_out.join("default.tif").is_file());
+    let text = std::fs::read_to_string(dir_out.join("userdata.json")).unwrap();
+    let user: Value = serde_json::from_str(&text).unwrap();
+    // The fixture's June 2023 scenes over this tile: three dates per footprint, each a
+    // scene of its own (ORBIT per scene here), all in June 2023, newest first.
+    let dates: Vec<&str> = user["dates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(user["orbits"].as_u64().unwrap() as usize, dates.len());
+    assert!(!dates.is_empty());
+    assert!(dates.iter().all(|d| d.starts_with("2023-06-")), "{dates:?}");
+    let mut sorted = dates.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(dates, sorted, "mostRecent order");
+    // Charged for the scenes used: UINT8, 1 band, `dates.len()` samples.
+    let (_, width, height) = tile_grid(t, 20.0);
+    let px = width as f64 * height as f64;
+    let expected = (px / 262_144.0).max(0.01) / 3.0
+        * dates.len() as f64
+        * if px >= 10_000.0 { 1.0 / 3.0 } else { 1.0 };
+    assert!((t.cost - expected).abs() < 1e-9, "{} vs {expected}", t.cost);
+    // The estimate assumed one sample every 3 days of the 29-day range: 9.
+    let r = engine.get("c", &r.id).unwrap();
+    let estimate = (px / 262_144.0).max(0.01) / 3.0 * 9.0;
+    assert!(
+        (r.value_estimate.unwrap() - estimate * p_tiles(&engine, &r.id) as f64).abs() < 1e-6,
+        "{:?}",
+        r.value_estimate
+    );
+}
+
+fn p_tiles(engine: &Engine, id: &str) -> i64 {
+    engine.progress("c", id).unwrap().tile_count
+}
+
+#[test]
+fn a_runaway_allocation_fails_its_tile_and_the_engine_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).unwrap();
+    let out = dir.path().join("out");
+    let mut b = body(&out, SMALL);
+    b["processRequest"]["evalscript"] = json!(
+        "//VERSION=3
+function setup() { return {input: ['B04'], output: {bands: 1}}; }
+function evaluatePixel(s) { var big = 'x'.repeat(4e9); return [s.B04]; }"
+    );
+    let r = engine.create("c", &b).unwrap();
+    engine.act("c", &r.id, Event::Start).unwrap();
+    let p = wait_for(&engine, &r.id, terminal);
+    assert_ne!(p.status, Status::Done);
+    let t = &engine.tiles("c", &r.id, None, 0, 1).unwrap().items[0];
+    let error = t.error.clone().unwrap_or_default();
+    assert!(error.contains("memory limit"), "{error}");
+    // The same workers then run a normal request.
+    let r = engine.create("c", &body(&out, SMALL)).unwrap();
+    engine.act("c", &r.id, Event::Start).unwrap();
+    assert_eq!(wait_for(&engine, &r.id, terminal).status, Status::Done);
+}
+
+#[test]
+fn analysis_refuses_existence_checks_over_5000_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).unwrap();
+    let out = dir.path().join("out");
+    // About 150 x 110 grid-1 tiles of 10 km: well over 5000 files, one per tile.
+    let big = [5.0, 45.0, 25.0, 55.0];
+    let analysed = |template: String| {
+        let mut b = body(&out, big);
+        b["output"] = json!({"defaultTilePath": template, "skipExisting": true});
+        let r = engine.create("c", &b).unwrap();
+        engine.act("c", &r.id, Event::Analyse).unwrap();
+        let p = wait_for(&engine, &r.id, |p| p.status != Status::Analysing);
+        (p, engine.get("c", &r.id).unwrap().error.unwrap_or_default())
+    };
+    let fixed = format!("{}/<tileName>/<outputId>.<format>", out.display());
+    let (p, error) = analysed(fixed);
+    assert_eq!(p.status, Status::Failed);
+    assert!(
+        error.contains("5000") && error.contains("<requestId>"),
+        "{error}"
+    );
+    // A request-unique path needs no existence check, so the same job is analysed.
+    let unique = format!(
+        "{}/<requestId>/<tileName>/<outputId>.<format>",
+        out.display()
+    );
+    let (p, error) = analysed(unique);
+    assert_eq!(p.status, Status::AnalysisDone, "{error}");
+    assert!(p.tiles.total() > 5000);
+}

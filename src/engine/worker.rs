@@ -17,7 +17,9 @@ use super::lifecycle::{self, TileEvent, TileStatus};
 use super::stats::{Stats, TileTimings};
 use super::EngineConfig;
 use crate::api::TileRecord;
-use crate::evalscript::{Mosaicking, Program, SceneInput};
+use crate::evalscript::{
+    EvalscriptError, FusionSource, Mosaicking, Program, SceneEvaluation, SceneInput,
+};
 use crate::output::{ExistingAction, PathVars, Sinks};
 use crate::raster::{Georef, Raster, SampleBuffer};
 use crate::store::Store;
@@ -144,61 +146,85 @@ impl TileWorker {
         let height = ((tile.y_max - tile.y_min) / res).round() as usize + 2 * t.buffer_y as usize;
 
         let clock = Instant::now();
-        let filter = crate::data::Filter {
-            units: match job.setup.units.as_deref() {
-                Some("DN") => crate::data::Units::Dn,
-                _ => crate::data::Units::Reflectance,
-            },
-            ..job.spec.filter.clone()
-        };
-        let request = crate::data::ReadRequest {
-            collection: &job.spec.collection,
-            bands: &job.setup.input_bands,
-            georef,
-            width,
-            height,
-            day: job.day,
-        };
         let len = width * height;
-        // SIMPLE scripts get one mosaicked block; ORBIT/TILE scripts one block per scene.
-        let (mut outputs, band_counts) = if job.setup.mosaicking == Mosaicking::Simple {
-            let planes = crate::data::read_simple(&request, &filter).map_err(|e| e.to_string())?;
-            timings.read = clock.elapsed();
-            let refs: Vec<&[f32]> = planes.iter().map(|p| p.as_slice()).collect();
-            let clock = Instant::now();
-            let outputs = self
-                .program(job)?
-                .evaluate(&refs, len)
-                .map_err(|e| format!("evalscript: {e}"))?;
-            timings.evaluate = clock.elapsed();
-            let counts = job
-                .setup
-                .outputs
+        let simple = job.setup.mosaicking == Mosaicking::Simple;
+        // One read per datasource (one without data fusion), each with its own filter:
+        // SIMPLE gives one mosaicked block, ORBIT/TILE one block per scene.
+        let mut read: Vec<Vec<crate::data::Scene>> = Vec::with_capacity(job.sources.len());
+        for source in &job.sources {
+            let request = crate::data::ReadRequest {
+                collection: &source.collection,
+                bands: &source.bands,
+                georef,
+                width,
+                height,
+                day: source.day,
+            };
+            let scenes = if simple {
+                let planes = crate::data::read_simple(&request, &source.filter, &self.config.data)
+                    .map_err(|e| e.to_string())?;
+                vec![crate::data::Scene {
+                    id: String::new(),
+                    datetime: String::new(),
+                    cloud_cover: 0.0,
+                    planes,
+                    mask: Vec::new(),
+                }]
+            } else {
+                crate::data::read_scenes(&request, &source.filter, &self.config.data)
+                    .map_err(|e| e.to_string())?
+            };
+            read.push(scenes);
+        }
+        timings.read = clock.elapsed();
+        let wants_userdata = job.output_index.iter().any(Option::is_none);
+        let clock = Instant::now();
+        let program = self.program(job)?;
+        let evaluation = if job.setup.is_fusion() {
+            let sources: Vec<FusionSource> = job
+                .sources
                 .iter()
-                .map(|o| o.bands)
-                .collect::<Vec<_>>();
-            (outputs, counts)
-        } else {
-            let scenes = crate::data::read_scenes(&request, &filter).map_err(|e| e.to_string())?;
-            timings.read = clock.elapsed();
-            let inputs: Vec<SceneInput> = scenes
-                .iter()
-                .map(|s| SceneInput {
-                    bands: s.planes.iter().map(|p| p.as_slice()).collect(),
-                    date_ms: crate::data::epoch_ms(&s.datetime).unwrap_or(0),
-                    tile_id: Some(s.id.clone()),
-                    cloud_coverage: Some(s.cloud_cover),
-                    ..SceneInput::default()
+                .zip(&read)
+                .map(|(source, scenes)| FusionSource {
+                    id: source.id.clone().unwrap_or_default(),
+                    scenes: scene_inputs(scenes),
                 })
                 .collect();
-            let clock = Instant::now();
-            let evaluation = self
-                .program(job)?
-                .evaluate_scenes(&inputs, len)
-                .map_err(|e| format!("evalscript: {e}"))?;
-            timings.evaluate = clock.elapsed();
-            (evaluation.outputs, evaluation.bands)
+            program.evaluate_fusion(&sources, len)
+        } else if simple && !wants_userdata {
+            // The hot path (possibly the compiled tier): no scene metadata, no userData.
+            let refs: Vec<&[f32]> = read
+                .first()
+                .and_then(|scenes| scenes.first())
+                .map(|scene| scene.planes.iter().map(Vec::as_slice).collect())
+                .unwrap_or_default();
+            program.evaluate(&refs, len).map(|outputs| SceneEvaluation {
+                outputs,
+                bands: job.setup.outputs.iter().map(|o| o.bands).collect(),
+                user_data: None,
+                scenes_used: vec![1],
+            })
+        } else {
+            let scenes = read.first().map(|s| scene_inputs(s)).unwrap_or_default();
+            program.evaluate_scenes(&scenes, len)
         };
+        let evaluation = match evaluation {
+            Ok(evaluation) => evaluation,
+            Err(e) => {
+                if matches!(e, EvalscriptError::Memory { .. }) {
+                    // Its heap may still hold what the script built: start afresh.
+                    self.program = None;
+                }
+                return Err(format!("evalscript: {e}"));
+            }
+        };
+        timings.evaluate = clock.elapsed();
+        let SceneEvaluation {
+            mut outputs,
+            bands: band_counts,
+            user_data,
+            scenes_used,
+        } = evaluation;
         if self
             .program
             .as_ref()
@@ -217,6 +243,13 @@ impl TileWorker {
         for ((response, &index), path) in
             job.spec.responses.iter().zip(&job.output_index).zip(paths)
         {
+            let Some(index) = index else {
+                // The `userdata` response: `outputMetadata.userData` (null if never set).
+                let value = user_data.clone().unwrap_or(serde_json::Value::Null);
+                let bytes = crate::output::encode_userdata(&value).map_err(|e| e.to_string())?;
+                files.push((path, bytes));
+                continue;
+            };
             let spec = &job.setup.outputs[index];
             let raster = Raster {
                 width,
@@ -243,8 +276,28 @@ impl TileWorker {
         timings.write = clock.elapsed();
         timings.total = started.elapsed();
         self.stats.record(&timings);
-        Ok(crate::accounting::tile_cost(&analysis::cost_inputs(job)))
+        let samples = crate::accounting::charged_samples(simple, &scenes_used);
+        Ok(crate::accounting::tile_cost(
+            &crate::accounting::TileCostInputs {
+                samples,
+                ..analysis::cost_inputs(job)
+            },
+        ))
     }
+}
+
+/// The evaluator's view of scenes read from a collection (planes borrowed).
+fn scene_inputs(scenes: &[crate::data::Scene]) -> Vec<SceneInput<'_>> {
+    scenes
+        .iter()
+        .map(|s| SceneInput {
+            bands: s.planes.iter().map(|p| p.as_slice()).collect(),
+            date_ms: crate::data::epoch_ms(&s.datetime).unwrap_or(0),
+            tile_id: (!s.id.is_empty()).then(|| s.id.clone()),
+            cloud_coverage: Some(s.cloud_cover),
+            ..SceneInput::default()
+        })
+        .collect()
 }
 
 impl Actor for TileWorker {
@@ -282,6 +335,11 @@ impl Handler<ProcessTile> for TileWorker {
         let _span =
             tracing::info_span!("tile", request = %job.request_id, tile = %tile.name, attempts)
                 .entered();
+        // Names the tile in the crash note if its script hits the hard memory cap.
+        let _label = crate::evalscript::CountingAlloc::set_task_label(&format!(
+            "tile {} {}",
+            job.request_id, tile.id
+        ));
         let result = match catch_unwind(AssertUnwindSafe(|| self.process(&job, &tile, attempts))) {
             Ok(r) => r,
             Err(panic) => {

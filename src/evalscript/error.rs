@@ -45,6 +45,13 @@ pub enum EvalscriptError {
         pixels: usize,
     },
 
+    /// The evaluation grew the heap beyond its memory limit (`Program::set_memory_limit`).
+    #[error(
+        "evalscript exceeded its memory limit of {limit_mib} MiB at pixel {pixel} (a runaway \
+         allocation?)"
+    )]
+    Memory { pixel: usize, limit_mib: usize },
+
     /// boa's loop-iteration, recursion or stack limit stopped `evaluatePixel`.
     #[error("evaluatePixel was stopped at pixel {pixel}: {message}")]
     Limit { pixel: usize, message: String },

@@ -7,6 +7,7 @@
 //! scenes (ORBIT/TILE mosaicking, scene hooks, `userData`).
 
 mod error;
+mod memory;
 mod program;
 mod runtime;
 mod sample_type;
@@ -16,17 +17,22 @@ mod v1;
 pub mod wasm;
 
 #[cfg(test)]
+mod fusion_tests;
+#[cfg(test)]
 mod helper_tests;
+#[cfg(test)]
+mod pixels_tests;
 #[cfg(test)]
 mod script_tests;
 #[cfg(test)]
 mod tests;
 
 pub use error::EvalscriptError;
+pub use memory::{counting_installed, CountingAlloc, DEFAULT_MEMORY_LIMIT};
 pub use program::{Program, ScriptFormat};
 pub use runtime::DEFAULT_TIME_BUDGET;
 pub use sample_type::{
     format_auto, format_f32, format_i16, format_i8, format_u16, format_u8, write_sample, SampleType,
 };
-pub use scenes::{SceneEvaluation, SceneInput};
-pub use setup::{Mosaicking, OutputSpec, Setup, MAX_OUTPUT_BANDS};
+pub use scenes::{FusionSource, SceneEvaluation, SceneInput};
+pub use setup::{DatasourceInput, Mosaicking, OutputSpec, Setup, MAX_OUTPUT_BANDS};

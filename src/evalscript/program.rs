@@ -18,7 +18,7 @@ use super::runtime::{
     DEFAULT_TIME_BUDGET,
 };
 use super::sample_type::{write_sample, SampleType};
-use super::scenes::{SceneEvaluation, SceneInput};
+use super::scenes::{FusionSource, SceneEvaluation, SceneInput};
 use super::setup::{parse_setup, Mosaicking, OutputSpec, Setup};
 use super::v1::{v1_band_names, V1_FUNCTION};
 use crate::raster::SampleBuffer;
@@ -71,6 +71,8 @@ pub struct Program {
     compiled: Option<super::wasm::CompiledProgram>,
     /// Why `evaluatePixel` runs in boa; `None` when it runs compiled.
     boa_reason: Option<String>,
+    /// Heap growth allowed during one evaluation (see `memory`).
+    memory_limit: usize,
 }
 
 /// The optional entry points of §3.4, looked up once.
@@ -141,6 +143,11 @@ impl Program {
     /// Detects the format, runs the script's top level and its `setup()` (or probes a V1
     /// body), and validates the configuration.
     pub fn compile(source: &str) -> Result<Program, EvalscriptError> {
+        if let Some(module) = super::wasm::precompiled::parse(source) {
+            return Program::compile_precompiled(module?);
+        }
+        // Top-level code and setup() can run away too.
+        let _meter = super::memory::Meter::start(super::memory::DEFAULT_MEMORY_LIMIT);
         let mut ctx = new_context(DEFAULT_TIME_BUDGET)?;
         match Script::parse(Source::from_bytes(source), None, &mut ctx) {
             Ok(script) => {
@@ -174,6 +181,17 @@ impl Program {
         }
     }
 
+    /// A `//!tessera-wasm` module (`wasm::precompiled`): its setup JSON goes through the
+    /// `setup()` parser (via a JS shim) and its `run` export is the compiled tier.
+    fn compile_precompiled(
+        module: super::wasm::precompiled::PrecompiledModule,
+    ) -> Result<Program, EvalscriptError> {
+        let mut program = Program::compile(&module.setup_script())?;
+        program.compiled = Some(module.instantiate(&program.setup)?);
+        program.boa_reason = None;
+        Ok(program)
+    }
+
     /// V3 or V1/V2 function style: `setup` and `evaluatePixel` are defined.
     fn compile_functions(mut ctx: Context, source: &str) -> Result<Program, EvalscriptError> {
         let setup_fn =
@@ -200,26 +218,33 @@ impl Program {
             update_output: lookup_function(&mut ctx, "updateOutput"),
             update_output_metadata: lookup_function(&mut ctx, "updateOutputMetadata"),
         };
-        let hooked = hooks.pre_process_scenes.is_some()
+        let scene_hooked = hooks.pre_process_scenes.is_some()
             || hooks.filter_scenes.is_some()
-            || hooks.update_output.is_some()
-            || hooks.update_output_metadata.is_some();
+            || hooks.update_output.is_some();
+        if setup.is_fusion() && scene_hooked {
+            return Err(EvalscriptError::Unsupported(
+                "preProcessScenes/filterScenes/updateOutput in a data-fusion script".into(),
+            ));
+        }
+        let hooked = scene_hooked || hooks.update_output_metadata.is_some();
         let mut program = Program::new(ctx, setup, format, evaluate_pixel, hooks)?;
         program.global_names = program.script_globals(source);
         program.boa_reason = if format != ScriptFormat::V3 {
             Some("V1/V2 function-style scripts run in boa".into())
+        } else if program.setup.is_fusion() {
+            Some("data-fusion scripts run in boa".into())
         } else if program.setup.mosaicking != Mosaicking::Simple {
             Some("ORBIT/TILE mosaicking runs in boa".into())
         } else if hooked {
             Some("scripts with preProcessScenes/filterScenes/updateOutput/updateOutputMetadata run in boa".into())
         } else {
-            let outputs: Vec<(String, usize)> = program
+            let outputs: Vec<(String, usize, SampleType)> = program
                 .setup
                 .outputs
                 .iter()
-                .map(|o| (o.id.clone(), o.bands))
+                .map(|o| (o.id.clone(), o.bands, o.sample_type))
                 .collect();
-            match super::wasm::CompiledProgram::compile_with_ids(
+            match super::wasm::CompiledProgram::compile_formatted(
                 source,
                 &program.setup.input_bands,
                 &outputs,
@@ -352,6 +377,7 @@ impl Program {
             writes_globals: false,
             compiled: None,
             boa_reason: None,
+            memory_limit: super::memory::DEFAULT_MEMORY_LIMIT,
         })
     }
 
@@ -381,6 +407,13 @@ impl Program {
         }
     }
 
+    /// Limits how much the heap may grow during one evaluation (default
+    /// `DEFAULT_MEMORY_LIMIT`); beyond it the evaluation fails with `Memory`. A program
+    /// that failed so should be dropped: its heap may still hold what the script built.
+    pub fn set_memory_limit(&mut self, bytes: usize) {
+        self.memory_limit = bytes;
+    }
+
     /// `None` when `evaluatePixel` runs compiled to WebAssembly, else why it runs in boa.
     /// Both tiers give bit-identical outputs; this is for `tessera eval --explain`.
     pub fn boa_reason(&self) -> Option<&str> {
@@ -406,6 +439,7 @@ impl Program {
         bands: &[&[f32]],
         len: usize,
     ) -> Result<Vec<SampleBuffer>, EvalscriptError> {
+        self.refuse_fusion()?;
         if self.setup.mosaicking != Mosaicking::Simple {
             let scene = SceneInput {
                 bands: bands.to_vec(),
@@ -416,29 +450,20 @@ impl Program {
         self.check_input(bands, len)?;
         if let Some(compiled) = &mut self.compiled {
             let budget = self.budget;
-            let planes = compiled.evaluate(bands, len).map_err(|err| match err {
-                super::wasm::WasmError::TimeBudget { .. } => EvalscriptError::TimeBudget {
-                    budget,
-                    pixels_done: 0,
-                    pixels: len,
-                },
-                other => EvalscriptError::Input(format!("compiled tier: {other}")),
-            })?;
-            let mut planes = planes.iter();
-            let mut buffers = Vec::with_capacity(self.setup.outputs.len());
-            for spec in &self.setup.outputs {
-                let mut buffer = spec.sample_type.zeroed_buffer(spec.bands * len);
-                for band in 0..spec.bands {
-                    let plane = planes.next().map(Vec::as_slice).unwrap_or(&[]);
-                    for (i, value) in plane.iter().enumerate() {
-                        write_sample(&mut buffer, spec.sample_type, band * len + i, *value);
-                    }
-                }
-                buffers.push(buffer);
-            }
-            return Ok(buffers);
+            // Formatted in the compiled tier: FLOAT32 straight out of linear memory.
+            return compiled
+                .evaluate_formatted(bands, len, &self.setup.outputs)
+                .map_err(|err| match err {
+                    super::wasm::WasmError::TimeBudget { .. } => EvalscriptError::TimeBudget {
+                        budget,
+                        pixels_done: 0,
+                        pixels: len,
+                    },
+                    other => EvalscriptError::Input(format!("compiled tier: {other}")),
+                });
         }
         self.active_bands = self.setup.outputs.iter().map(|o| o.bands).collect();
+        let _meter = super::memory::Meter::start(self.memory_limit);
         let before = self.snapshot();
         let buffers = self.evaluate_simple(bands, len)?;
         self.compare_snapshot(before);
@@ -455,12 +480,14 @@ impl Program {
         scenes: &[SceneInput],
         len: usize,
     ) -> Result<SceneEvaluation, EvalscriptError> {
+        self.refuse_fusion()?;
         for scene in scenes {
             self.check_input(&scene.bands, len)?;
         }
+        let _meter = super::memory::Meter::start(self.memory_limit);
         let output_metadata = empty_object(&self.ctx);
         let before = self.snapshot();
-        let (outputs, scenes_value) = if self.setup.mosaicking == Mosaicking::Simple {
+        let (outputs, scenes_value, used) = if self.setup.mosaicking == Mosaicking::Simple {
             if scenes.len() != 1 {
                 return Err(EvalscriptError::Input(format!(
                     "SIMPLE mosaicking takes exactly one (mosaicked) scene, got {}",
@@ -472,10 +499,169 @@ impl Program {
                 *slot = JsValue::from(output_metadata.clone());
             }
             let value = self.args.get(1).cloned().unwrap_or_default();
-            (self.evaluate_simple(&scenes[0].bands, len)?, value)
+            (self.evaluate_simple(&scenes[0].bands, len)?, value, 1)
         } else {
             self.evaluate_multi(scenes, len, &output_metadata)?
         };
+        let user_data = self.finish_metadata(scenes_value, &output_metadata)?;
+        self.compare_snapshot(before);
+        Ok(SceneEvaluation {
+            outputs,
+            bands: self.active_bands.clone(),
+            user_data,
+            scenes_used: vec![used],
+        })
+    }
+
+    fn refuse_fusion(&self) -> Result<(), EvalscriptError> {
+        if self.setup.is_fusion() {
+            return Err(EvalscriptError::Input(
+                "a data-fusion script takes its inputs per datasource: use evaluate_fusion".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Data fusion: `evaluatePixel` gets `samples` as an object keyed by datasource id,
+    /// each value an array of sample objects (SIMPLE: one, the mosaic; ORBIT/TILE: one
+    /// per scene, in the given order), and `scenes` keyed the same way (SIMPLE: `{}`;
+    /// ORBIT/TILE: the scenes array with `.orbits`/`.tiles`, as without fusion).
+    /// `sources` follow `Setup::datasources` order; `updateOutputMetadata` runs at the end.
+    pub fn evaluate_fusion(
+        &mut self,
+        sources: &[FusionSource],
+        len: usize,
+    ) -> Result<SceneEvaluation, EvalscriptError> {
+        self.check_fusion_input(sources, len)?;
+        let _meter = super::memory::Meter::start(self.memory_limit);
+        let simple = self.setup.mosaicking == Mosaicking::Simple;
+        let output_metadata = empty_object(&self.ctx);
+        let before = self.snapshot();
+        self.active_bands = self.setup.outputs.iter().map(|o| o.bands).collect();
+        let scenes_arg = empty_object(&self.ctx);
+        let mut kept: Vec<Vec<usize>> = Vec::with_capacity(sources.len());
+        for source in sources {
+            let (keep, value) = if simple {
+                (vec![0], JsValue::from(empty_object(&self.ctx)))
+            } else {
+                self.prepare_scenes(&source.scenes)?
+            };
+            scenes_arg
+                .set(key(&source.id), value, false, &mut self.ctx)
+                .map_err(top_level(&mut self.ctx))?;
+            kept.push(keep);
+        }
+        let source_keys: Vec<PropertyKey> = sources.iter().map(|s| key(&s.id)).collect();
+        let band_keys: Vec<Vec<PropertyKey>> = self
+            .setup
+            .datasources
+            .iter()
+            .map(|d| d.bands.iter().map(|b| key(b)).collect())
+            .collect();
+        let mut buffers = self.zeroed_buffers(len);
+        let input_metadata = self.args[2].clone();
+        let custom = JsValue::from(empty_object(&self.ctx));
+        let start = Instant::now();
+        for pixel in 0..len {
+            self.check_limits(pixel, len, start)?;
+            let samples = empty_object(&self.ctx);
+            for (s, source) in sources.iter().enumerate() {
+                let mut entries = Vec::with_capacity(kept[s].len());
+                for &scene in &kept[s] {
+                    let object = empty_object(&self.ctx);
+                    for (band_key, values) in band_keys[s].iter().zip(&source.scenes[scene].bands) {
+                        object
+                            .set(
+                                band_key.clone(),
+                                f64::from(values[pixel]),
+                                false,
+                                &mut self.ctx,
+                            )
+                            .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
+                    }
+                    entries.push(JsValue::from(object));
+                }
+                let array =
+                    boa_engine::object::builtins::JsArray::from_iter(entries, &mut self.ctx);
+                samples
+                    .set(source_keys[s].clone(), array, false, &mut self.ctx)
+                    .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
+            }
+            let args = [
+                JsValue::from(samples),
+                JsValue::from(scenes_arg.clone()),
+                input_metadata.clone(),
+                custom.clone(),
+                JsValue::from(output_metadata.clone()),
+            ];
+            let returned = self
+                .entry
+                .call(&JsValue::undefined(), &args, &mut self.ctx)
+                .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
+            self.store_return(&returned, pixel, len, &mut buffers)?;
+        }
+        let user_data = self.finish_metadata(JsValue::from(scenes_arg), &output_metadata)?;
+        self.compare_snapshot(before);
+        Ok(SceneEvaluation {
+            outputs: buffers,
+            bands: self.active_bands.clone(),
+            user_data,
+            scenes_used: kept.iter().map(Vec::len).collect(),
+        })
+    }
+
+    fn check_fusion_input(
+        &self,
+        sources: &[FusionSource],
+        len: usize,
+    ) -> Result<(), EvalscriptError> {
+        let expected = &self.setup.datasources;
+        if !self.setup.is_fusion() {
+            return Err(EvalscriptError::Input(
+                "evaluate_fusion needs a data-fusion script (setup().input[].datasource)".into(),
+            ));
+        }
+        let ids = |list: &mut dyn Iterator<Item = &str>| list.collect::<Vec<_>>().join(", ");
+        if sources.len() != expected.len()
+            || sources.iter().zip(expected).any(|(s, d)| s.id != d.id)
+        {
+            return Err(EvalscriptError::Input(format!(
+                "setup() reads datasources [{}] but [{}] were given",
+                ids(&mut expected.iter().map(|d| d.id.as_str())),
+                ids(&mut sources.iter().map(|s| s.id.as_str()))
+            )));
+        }
+        for (source, spec) in sources.iter().zip(expected) {
+            if self.setup.mosaicking == Mosaicking::Simple && source.scenes.len() != 1 {
+                return Err(EvalscriptError::Input(format!(
+                    "SIMPLE mosaicking takes exactly one (mosaicked) scene per datasource, got \
+                     {} for '{}'",
+                    source.scenes.len(),
+                    source.id
+                )));
+            }
+            for scene in &source.scenes {
+                if scene.bands.len() != spec.bands.len()
+                    || scene.bands.iter().any(|b| b.len() < len)
+                {
+                    return Err(EvalscriptError::Input(format!(
+                        "datasource '{}' needs {} bands ({}) of {len} values each",
+                        spec.id,
+                        spec.bands.len(),
+                        spec.bands.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `updateOutputMetadata` and returns `outputMetadata.userData` as JSON.
+    fn finish_metadata(
+        &mut self,
+        scenes_value: JsValue,
+        output_metadata: &JsObject,
+    ) -> Result<Option<serde_json::Value>, EvalscriptError> {
         if let Some(hook) = self.hooks.update_output_metadata.clone() {
             let args = [
                 scenes_value,
@@ -493,19 +679,13 @@ impl Program {
         let user_data = output_metadata
             .get(key("userData"), &mut self.ctx)
             .map_err(top_level(&mut self.ctx))?;
-        let user_data = if user_data.is_undefined() {
-            None
+        if user_data.is_undefined() {
+            Ok(None)
         } else {
             user_data
                 .to_json(&mut self.ctx)
-                .map_err(top_level(&mut self.ctx))?
-        };
-        self.compare_snapshot(before);
-        Ok(SceneEvaluation {
-            outputs,
-            bands: self.active_bands.clone(),
-            user_data,
-        })
+                .map_err(top_level(&mut self.ctx))
+        }
     }
 
     /// The SIMPLE hot path: one reused `samples` object (or argument list), cached args.
@@ -518,9 +698,7 @@ impl Program {
         let start = Instant::now();
         let v1_body = self.format == ScriptFormat::V1Body;
         for pixel in 0..len {
-            if pixel % BUDGET_CHECK_INTERVAL == 0 && start.elapsed() > self.budget {
-                return Err(self.budget_error(pixel, len));
-            }
+            self.check_limits(pixel, len, start)?;
             if v1_body {
                 for (slot, values) in self.args.iter_mut().zip(bands) {
                     *slot = JsValue::from(f64::from(values[pixel]));
@@ -550,7 +728,7 @@ impl Program {
         scenes: &[SceneInput],
         len: usize,
         output_metadata: &JsObject,
-    ) -> Result<(Vec<SampleBuffer>, JsValue), EvalscriptError> {
+    ) -> Result<(Vec<SampleBuffer>, JsValue, usize), EvalscriptError> {
         let prepared = self.prepare_scenes(scenes)?;
         let (keep, scenes_value) = prepared;
         let mut buffers = self.zeroed_buffers(len);
@@ -558,9 +736,7 @@ impl Program {
         let custom = JsValue::from(empty_object(&self.ctx));
         let start = Instant::now();
         for pixel in 0..len {
-            if pixel % BUDGET_CHECK_INTERVAL == 0 && start.elapsed() > self.budget {
-                return Err(self.budget_error(pixel, len));
-            }
+            self.check_limits(pixel, len, start)?;
             let mut entries = Vec::with_capacity(keep.len());
             for &scene in &keep {
                 let object = empty_object(&self.ctx);
@@ -590,7 +766,8 @@ impl Program {
                 .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
             self.store_return(&returned, pixel, len, &mut buffers)?;
         }
-        Ok((buffers, scenes_value))
+        let used = keep.len();
+        Ok((buffers, scenes_value, used))
     }
 
     /// Calls the prelude's `__tessera_prepare` with the scene metadata and hooks; returns
@@ -705,6 +882,24 @@ impl Program {
             .zip(&self.active_bands)
             .map(|(o, &bands)| o.sample_type.zeroed_buffer(bands * len))
             .collect()
+    }
+
+    /// Every `BUDGET_CHECK_INTERVAL` pixels: the time budget and the heap bound.
+    fn check_limits(
+        &self,
+        pixel: usize,
+        len: usize,
+        start: Instant,
+    ) -> Result<(), EvalscriptError> {
+        if pixel % BUDGET_CHECK_INTERVAL == 0 {
+            if start.elapsed() > self.budget {
+                return Err(self.budget_error(pixel, len));
+            }
+            if super::memory::check().is_some() {
+                return Err(memory_error(pixel));
+            }
+        }
+        Ok(())
     }
 
     fn budget_error(&self, pixel: usize, len: usize) -> EvalscriptError {
@@ -993,6 +1188,7 @@ fn legacy_setup_of(bands: Vec<String>, components: usize) -> Setup {
             nodata: None,
         }],
         mosaicking: Mosaicking::Simple,
+        datasources: Vec::new(),
     }
 }
 
@@ -1008,7 +1204,18 @@ fn data_property(value: JsValue) -> PropertyDescriptor {
         .build()
 }
 
+/// The memory limit of the evaluation running on this thread was exceeded.
+fn memory_error(pixel: usize) -> EvalscriptError {
+    EvalscriptError::Memory {
+        pixel,
+        limit_mib: super::memory::current_limit() >> 20,
+    }
+}
+
 fn pixel_error(ctx: &mut Context, pixel: usize, err: &boa_engine::JsError) -> EvalscriptError {
+    if super::memory::tripped() {
+        return memory_error(pixel);
+    }
     let message = describe_js_error(err, ctx);
     if is_runtime_limit(err) {
         EvalscriptError::Limit { pixel, message }
@@ -1022,5 +1229,473 @@ fn describe_value(value: &JsValue) -> String {
         "undefined (no return statement?)".to_string()
     } else {
         value.display().to_string()
+    }
+}
+
+/// `tessera eval --pixels`: evaluation of pixels given as JSON, for debugging a script.
+impl Program {
+    /// Runs `evaluatePixel` on pixels given as JSON and returns
+    /// `{"outputs": {"<id>": [[band values] per pixel]}, "userData": ...}`.
+    ///
+    /// `pixels` is `{"samples": [...], "scenes": ...}`: one `samples` entry per pixel,
+    /// shaped as `evaluatePixel` receives it (SIMPLE: an object of band values; ORBIT/TILE:
+    /// an array of such objects, one per scene; data fusion: an object keyed by datasource
+    /// id, each value an array of such objects, or one object for SIMPLE). `scenes` is
+    /// optional: for ORBIT/TILE an array of scene objects (`date`, `dateFrom`, `dateTo` as
+    /// RFC 3339 strings or epoch milliseconds; `tileId`, `orbitId`, `shId`,
+    /// `cloudCoverage`, `dataPath`), converted as the engine converts scenes and passed
+    /// through `preProcessScenes`/`filterScenes`/`updateOutput`, whose kept scenes select
+    /// the entries of each pixel's array; without it, each scene is dated 1970-01-01. For
+    /// data fusion it is an object keyed by datasource id; for SIMPLE it is passed as is.
+    ///
+    /// Always runs in boa, even when the compiled (WebAssembly) tier would run this script
+    /// in production: the point is debugging, and both tiers give identical outputs.
+    /// The return value follows the production rules (an array, or an object keyed by
+    /// output id; extra values dropped; too few fail naming the output). Values are
+    /// formatted by the output's sample type, or with `raw` are the numbers
+    /// `evaluatePixel` returned (after ToNumber); NaN and ±Infinity print as `null`.
+    /// Errors name the pixel (0-based index into `samples`).
+    pub fn evaluate_json(
+        &mut self,
+        pixels: &serde_json::Value,
+        raw: bool,
+    ) -> Result<serde_json::Value, EvalscriptError> {
+        use serde_json::Value;
+        let file_error = |m: String| EvalscriptError::Input(format!("pixels file: {m}"));
+        let samples = pixels
+            .as_object()
+            .and_then(|o| o.get("samples"))
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                file_error(
+                    "expected an object {\"samples\": [one entry per pixel], \"scenes\": ...}"
+                        .into(),
+                )
+            })?;
+        let scenes_json = pixels.get("scenes").filter(|v| !v.is_null());
+        let _meter = super::memory::Meter::start(self.memory_limit);
+        self.active_bands = self.setup.outputs.iter().map(|o| o.bands).collect();
+        let output_metadata = empty_object(&self.ctx);
+        let simple = self.setup.mosaicking == Mosaicking::Simple;
+        let fusion = self.setup.is_fusion();
+
+        // The `scenes` argument and, per datasource (one unnamed one without fusion),
+        // the scenes kept by the hooks (`None`: pass each pixel's entries as given).
+        let mut kept: Vec<Option<Vec<usize>>> = Vec::new();
+        let scenes_value = if fusion {
+            let scenes_arg = empty_object(&self.ctx);
+            for d in self.setup.datasources.clone() {
+                let (keep, value) = if simple {
+                    (None, JsValue::from(empty_object(&self.ctx)))
+                } else {
+                    let given = scenes_json.and_then(|s| s.get(&d.id));
+                    let counts = samples
+                        .iter()
+                        .map(|p| p.get(&d.id).and_then(Value::as_array).map_or(0, Vec::len));
+                    let (keep, value) = self.json_scenes(given, counts, &d.id)?;
+                    (Some(keep), value)
+                };
+                scenes_arg
+                    .set(key(&d.id), value, false, &mut self.ctx)
+                    .map_err(top_level(&mut self.ctx))?;
+                kept.push(keep);
+            }
+            JsValue::from(scenes_arg)
+        } else if simple {
+            kept.push(None);
+            match scenes_json {
+                Some(json) => {
+                    JsValue::from_json(json, &mut self.ctx).map_err(top_level(&mut self.ctx))?
+                }
+                None => self.args.get(1).cloned().unwrap_or_default(),
+            }
+        } else {
+            let counts = samples.iter().map(|p| p.as_array().map_or(0, Vec::len));
+            let (keep, value) = self.json_scenes(scenes_json, counts, "")?;
+            kept.push(Some(keep));
+            value
+        };
+
+        // A V1 body's arguments are its bands: it has no inputMetadata.
+        let input_metadata = match self.args.get(2) {
+            Some(value) if self.format != ScriptFormat::V1Body => value.clone(),
+            _ => JsValue::from(empty_object(&self.ctx)),
+        };
+        let custom = JsValue::from(empty_object(&self.ctx));
+        let mut values: Vec<Vec<Value>> = vec![Vec::new(); self.setup.outputs.len()];
+        let start = Instant::now();
+        for (pixel, entry) in samples.iter().enumerate() {
+            if start.elapsed() > self.budget {
+                return Err(self.budget_error(pixel, samples.len()));
+            }
+            if super::memory::check().is_some() {
+                return Err(memory_error(pixel));
+            }
+            let given = scenes_json.is_some();
+            let args: Vec<JsValue> = if self.format == ScriptFormat::V1Body {
+                self.check_json_bands(entry, &self.setup.input_bands, pixel, "")?;
+                self.setup
+                    .input_bands
+                    .iter()
+                    .map(|b| JsValue::from(entry[b].as_f64().unwrap_or(f64::NAN)))
+                    .collect()
+            } else {
+                let samples_arg = if fusion {
+                    let Some(object) = entry.as_object() else {
+                        return Err(self.pixel_input(
+                            pixel,
+                            "must be an object keyed by datasource id".into(),
+                        ));
+                    };
+                    let mut out = serde_json::Map::new();
+                    for (s, d) in self.setup.datasources.iter().enumerate() {
+                        let Some(value) = object.get(&d.id) else {
+                            return Err(
+                                self.pixel_input(pixel, format!("has no datasource '{}'", d.id))
+                            );
+                        };
+                        let list = match value {
+                            Value::Array(list) => list.clone(),
+                            other => vec![other.clone()],
+                        };
+                        let list = self.kept_entries(list, kept[s].as_deref(), given, pixel)?;
+                        for (i, scene) in list.iter().enumerate() {
+                            let what = format!(" datasource '{}' entry {i}", d.id);
+                            self.check_json_bands(scene, &d.bands, pixel, &what)?;
+                        }
+                        out.insert(d.id.clone(), Value::Array(list));
+                    }
+                    Value::Object(out)
+                } else if simple {
+                    let entry = match (self.format, entry) {
+                        (ScriptFormat::V1Function, Value::Object(_)) => {
+                            Value::Array(vec![entry.clone()])
+                        }
+                        _ => entry.clone(),
+                    };
+                    match &entry {
+                        Value::Array(list) => {
+                            for (i, scene) in list.iter().enumerate() {
+                                let what = format!(" entry {i}");
+                                self.check_json_bands(
+                                    scene,
+                                    &self.setup.input_bands,
+                                    pixel,
+                                    &what,
+                                )?;
+                            }
+                        }
+                        _ => self.check_json_bands(&entry, &self.setup.input_bands, pixel, "")?,
+                    }
+                    entry
+                } else {
+                    let Some(list) = entry.as_array() else {
+                        return Err(self.pixel_input(
+                            pixel,
+                            format!(
+                                "must be an array of sample objects, one per scene ({} \
+                                 mosaicking)",
+                                self.setup.mosaicking.name()
+                            ),
+                        ));
+                    };
+                    let list = self.kept_entries(list.clone(), kept[0].as_deref(), given, pixel)?;
+                    for (i, scene) in list.iter().enumerate() {
+                        let what = format!(" scene {i}");
+                        self.check_json_bands(scene, &self.setup.input_bands, pixel, &what)?;
+                    }
+                    Value::Array(list)
+                };
+                let samples_arg = JsValue::from_json(&samples_arg, &mut self.ctx)
+                    .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
+                vec![
+                    samples_arg,
+                    scenes_value.clone(),
+                    input_metadata.clone(),
+                    custom.clone(),
+                    JsValue::from(output_metadata.clone()),
+                ]
+            };
+            let returned = self
+                .entry
+                .call(&JsValue::undefined(), &args, &mut self.ctx)
+                .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
+            let numbers = self.collect_return(&returned, pixel)?;
+            for (output, bands) in numbers.into_iter().enumerate() {
+                let sample_type = self.setup.outputs[output].sample_type;
+                let row = bands
+                    .into_iter()
+                    .map(|n| {
+                        if raw {
+                            json_number(n)
+                        } else {
+                            formatted_json(sample_type, n)
+                        }
+                    })
+                    .collect();
+                values[output].push(Value::Array(row));
+            }
+        }
+        let user_data = self.finish_metadata(scenes_value, &output_metadata)?;
+        let mut outputs = serde_json::Map::new();
+        for (spec, rows) in self.setup.outputs.iter().zip(values) {
+            outputs.insert(spec.id.clone(), Value::Array(rows));
+        }
+        Ok(serde_json::json!({
+            "outputs": outputs,
+            "userData": user_data.unwrap_or(Value::Null),
+        }))
+    }
+
+    fn pixel_input(&self, pixel: usize, message: String) -> EvalscriptError {
+        EvalscriptError::Input(format!("pixels file: samples[{pixel}] {message}"))
+    }
+
+    /// Checks that `value` is an object with a number for each of `bands`.
+    fn check_json_bands(
+        &self,
+        value: &serde_json::Value,
+        bands: &[String],
+        pixel: usize,
+        what: &str,
+    ) -> Result<(), EvalscriptError> {
+        let Some(object) = value.as_object() else {
+            return Err(self.pixel_input(
+                pixel,
+                format!("{what} must be an object of band values, not {value}")
+                    .trim_start()
+                    .to_string(),
+            ));
+        };
+        for band in bands {
+            match object.get(band) {
+                Some(v) if v.is_number() => {}
+                Some(other) => {
+                    return Err(self.pixel_input(
+                        pixel,
+                        format!("{what} band '{band}' is {other}, not a number")
+                            .trim_start()
+                            .to_string(),
+                    ))
+                }
+                None => {
+                    return Err(self.pixel_input(
+                        pixel,
+                        format!(
+                            "{what} has no band '{band}' (setup() requests {})",
+                            bands.join(", ")
+                        )
+                        .trim_start()
+                        .to_string(),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The entries of one pixel's scene array that the scene hooks kept.
+    fn kept_entries(
+        &self,
+        list: Vec<serde_json::Value>,
+        keep: Option<&[usize]>,
+        scenes_given: bool,
+        pixel: usize,
+    ) -> Result<Vec<serde_json::Value>, EvalscriptError> {
+        let Some(keep) = keep else { return Ok(list) };
+        if scenes_given && keep.iter().any(|&i| i >= list.len()) {
+            return Err(self.pixel_input(
+                pixel,
+                format!(
+                    "has {} scene entries, fewer than the \"scenes\" array describes",
+                    list.len()
+                ),
+            ));
+        }
+        Ok(keep.iter().filter_map(|&i| list.get(i).cloned()).collect())
+    }
+
+    /// Scene metadata from the pixels file (or, when absent, as many undated scenes as
+    /// the longest pixel array), through the scene hooks: kept indices and `scenes`.
+    fn json_scenes(
+        &mut self,
+        given: Option<&serde_json::Value>,
+        counts: impl Iterator<Item = usize>,
+        source: &str,
+    ) -> Result<(Vec<usize>, JsValue), EvalscriptError> {
+        let label = if source.is_empty() {
+            "scenes".to_string()
+        } else {
+            format!("scenes.{source}")
+        };
+        let file_error = |m: String| EvalscriptError::Input(format!("pixels file: {label}{m}"));
+        let scenes: Vec<SceneInput> = match given {
+            None => vec![SceneInput::default(); counts.max().unwrap_or(0)],
+            Some(serde_json::Value::Array(list)) => {
+                let mut scenes = Vec::with_capacity(list.len());
+                for (i, scene) in list.iter().enumerate() {
+                    scenes.push(json_scene(scene).map_err(|m| file_error(format!("[{i}]: {m}")))?);
+                }
+                scenes
+            }
+            Some(_) => {
+                return Err(file_error(
+                    " must be an array of scene objects such as {\"date\": \
+                     \"2023-06-05T10:00:00Z\"}"
+                        .into(),
+                ))
+            }
+        };
+        self.prepare_scenes(&scenes)
+    }
+
+    /// `store_return` for `evaluate_json`: the numbers per output, not written anywhere.
+    fn collect_return(
+        &mut self,
+        returned: &JsValue,
+        pixel: usize,
+    ) -> Result<Vec<Vec<f64>>, EvalscriptError> {
+        let bad = |message: String| EvalscriptError::BadReturn { pixel, message };
+        let single = self.setup.outputs.len() == 1;
+        match returned.as_object() {
+            Some(object) if object.is_array() => {
+                if !single {
+                    return Err(bad(format!(
+                        "setup() declares {} outputs, so evaluatePixel must return an object \
+                         keyed by output id ({}), not an array",
+                        self.setup.outputs.len(),
+                        self.output_ids()
+                    )));
+                }
+                Ok(vec![self.collect_output(returned, 0, pixel)?])
+            }
+            Some(object) if !object.is_callable() => {
+                let mut all = Vec::with_capacity(self.setup.outputs.len());
+                for output in 0..self.setup.outputs.len() {
+                    let value = object
+                        .get(self.output_keys[output].clone(), &mut self.ctx)
+                        .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
+                    all.push(self.collect_output(&value, output, pixel)?);
+                }
+                Ok(all)
+            }
+            _ if single && (returned.is_number() || returned.is_boolean()) => {
+                Ok(vec![self.collect_output(returned, 0, pixel)?])
+            }
+            _ => Err(bad(format!(
+                "evaluatePixel returned {}; it must return an array of {} values{}",
+                describe_value(returned),
+                self.active_bands[0],
+                if single {
+                    String::new()
+                } else {
+                    format!(
+                        " per output in an object keyed by id ({})",
+                        self.output_ids()
+                    )
+                }
+            ))),
+        }
+    }
+
+    /// `store_output` for `evaluate_json`.
+    fn collect_output(
+        &mut self,
+        value: &JsValue,
+        output: usize,
+        pixel: usize,
+    ) -> Result<Vec<f64>, EvalscriptError> {
+        let bands = self.active_bands[output];
+        let Some(array) = value.as_object().filter(|o| o.is_array()) else {
+            if bands == 1 && (value.is_number() || value.is_boolean()) {
+                return Ok(vec![value.to_number(&mut self.ctx).unwrap_or(f64::NAN)]);
+            }
+            let message = format!(
+                "output '{}' needs an array of {bands} values, but evaluatePixel returned {}",
+                self.setup.outputs[output].id,
+                describe_value(value)
+            );
+            return Err(EvalscriptError::BadReturn { pixel, message });
+        };
+        let length = array
+            .get(self.length_key.clone(), &mut self.ctx)
+            .ok()
+            .and_then(|l| l.as_number())
+            .unwrap_or(0.0);
+        if length < bands as f64 {
+            let message = format!(
+                "output '{}' has {bands} bands but evaluatePixel returned {length} values",
+                self.setup.outputs[output].id
+            );
+            return Err(EvalscriptError::BadReturn { pixel, message });
+        }
+        let mut numbers = Vec::with_capacity(bands);
+        for band in 0..bands {
+            let element = array
+                .get(band as u32, &mut self.ctx)
+                .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
+            numbers.push(
+                element
+                    .to_number(&mut self.ctx)
+                    .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?,
+            );
+        }
+        Ok(numbers)
+    }
+}
+
+/// One scene object of a pixels file, as the engine's `SceneInput` (without bands).
+fn json_scene(value: &serde_json::Value) -> Result<SceneInput<'static>, String> {
+    let object = value.as_object().ok_or_else(|| {
+        format!("must be an object such as {{\"date\": \"2023-06-05T10:00:00Z\"}}, not {value}")
+    })?;
+    let time = |name: &str| -> Result<Option<i64>, String> {
+        match object.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Number(n)) => Ok(n.as_f64().map(|ms| ms as i64)),
+            Some(serde_json::Value::String(s)) => crate::data::epoch_ms(s)
+                .map(Some)
+                .ok_or_else(|| format!("{name} '{s}' is not an RFC 3339 time")),
+            Some(other) => Err(format!("{name} must be an RFC 3339 string, not {other}")),
+        }
+    };
+    let text = |name: &str| object.get(name).and_then(|v| v.as_str()).map(String::from);
+    let int = |name: &str| object.get(name).and_then(serde_json::Value::as_i64);
+    Ok(SceneInput {
+        bands: Vec::new(),
+        date_ms: time("date")?.unwrap_or(0),
+        date_from_ms: time("dateFrom")?,
+        date_to_ms: time("dateTo")?,
+        tile_id: text("tileId"),
+        orbit_id: int("orbitId"),
+        sh_id: int("shId"),
+        cloud_coverage: object
+            .get("cloudCoverage")
+            .and_then(serde_json::Value::as_f64),
+        data_path: text("dataPath"),
+    })
+}
+
+/// A raw value as JSON; NaN and ±Infinity (not JSON numbers) become `null`.
+fn json_number(value: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+/// A value formatted by `sample_type`, as JSON. FLOAT32 prints the shortest decimal that
+/// reads back as the same f32 (0.6, not 0.6000000238418579).
+fn formatted_json(sample_type: SampleType, value: f64) -> serde_json::Value {
+    use super::sample_type::{
+        format_auto, format_f32, format_i16, format_i8, format_u16, format_u8,
+    };
+    match sample_type {
+        SampleType::Auto => format_auto(value).into(),
+        SampleType::Uint8 => format_u8(value).into(),
+        SampleType::Uint16 => format_u16(value).into(),
+        SampleType::Int8 => format_i8(value).into(),
+        SampleType::Int16 => format_i16(value).into(),
+        SampleType::Float32 => {
+            let f = format_f32(value);
+            json_number(f.to_string().parse::<f64>().unwrap_or(f64::from(f)))
+        }
     }
 }

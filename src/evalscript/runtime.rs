@@ -29,6 +29,9 @@ pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(60);
 pub(crate) fn new_context(budget: Duration) -> Result<Context, EvalscriptError> {
     let mut ctx = Context::default();
     apply_limits(&mut ctx, budget);
+    super::memory::install_guards(&mut ctx).map_err(|err| {
+        EvalscriptError::TopLevel(format!("cannot install the memory guards: {err}"))
+    })?;
     install_enum_global(
         &mut ctx,
         "SampleType",
@@ -94,6 +97,10 @@ pub(crate) fn describe_js_error(err: &JsError, ctx: &mut Context) -> String {
     let line = error_line(err);
     let message = if let Some(engine) = err.as_engine() {
         match engine {
+            EngineError::RuntimeLimit(_) if super::memory::tripped() => format!(
+                "the evalscript exceeded its memory limit of {} MiB (a runaway allocation?)",
+                super::memory::current_limit().max(1) >> 20
+            ),
             EngineError::RuntimeLimit(limit) => format!(
                 "{limit} (an infinite loop or unbounded recursion? the loop limit follows \
                  the time budget, the recursion limit is {RECURSION_LIMIT})"

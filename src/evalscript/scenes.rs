@@ -36,6 +36,15 @@ impl SceneInput<'_> {
     }
 }
 
+/// One datasource of a data-fusion evaluation (`Program::evaluate_fusion`): its id as
+/// `setup().input[].datasource` names it, and its scenes (SIMPLE: exactly one, the
+/// mosaic), each with the bands of that datasource in `DatasourceInput::bands` order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FusionSource<'a> {
+    pub id: String,
+    pub scenes: Vec<SceneInput<'a>>,
+}
+
 /// What `Program::evaluate_scenes` returns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SceneEvaluation {
@@ -45,4 +54,7 @@ pub struct SceneEvaluation {
     pub bands: Vec<usize>,
     /// `outputMetadata.userData` after `updateOutputMetadata`, for the `userdata` output.
     pub user_data: Option<serde_json::Value>,
+    /// Scenes `evaluatePixel` saw after the scene hooks (1 for SIMPLE); for data fusion,
+    /// one count per datasource in `Setup::datasources` order. The PU sample factor.
+    pub scenes_used: Vec<usize>,
 }

@@ -65,6 +65,30 @@ pub struct Setup {
     pub band_units: Vec<Option<String>>,
     pub outputs: Vec<OutputSpec>,
     pub mosaicking: Mosaicking,
+    /// Data fusion: the inputs of each datasource, in order of first mention; empty when
+    /// no input names a `datasource`. With fusion, `input_bands`/`band_units` are every
+    /// datasource's bands concatenated in this order (a band read from two datasources
+    /// appears twice), which is also what the PU band factor counts.
+    pub datasources: Vec<DatasourceInput>,
+}
+
+/// One datasource of a data-fusion script: `setup().input[]` entries with the same
+/// `datasource` id are merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasourceInput {
+    /// The id the request gives its `input.data[]` entry (`"l2a"`, `"S1GRD"`...).
+    pub id: String,
+    /// Bands, in order of first mention, without duplicates.
+    pub bands: Vec<String>,
+    /// Unit of each band (upper-cased), `None` where unspecified.
+    pub band_units: Vec<Option<String>>,
+}
+
+impl Setup {
+    /// True for a data-fusion script (`evaluatePixel` gets samples keyed by datasource).
+    pub fn is_fusion(&self) -> bool {
+        !self.datasources.is_empty()
+    }
 }
 
 fn invalid(message: impl Into<String>) -> EvalscriptError {
@@ -138,9 +162,17 @@ pub(crate) fn parse_setup(value: &JsValue, ctx: &mut Context) -> Result<Setup, E
             kind_of(value)
         )));
     };
-    let (input_bands, band_units) = parse_input(&get(&config, "input", ctx)?, ctx)?;
+    let (mut input_bands, mut band_units, datasources) =
+        parse_input(&get(&config, "input", ctx)?, ctx)?;
     let outputs = parse_outputs(&get(&config, "output", ctx)?, ctx)?;
     let mosaicking = parse_mosaicking(&get(&config, "mosaicking", ctx)?)?;
+    if !datasources.is_empty() {
+        input_bands = datasources.iter().flat_map(|d| d.bands.clone()).collect();
+        band_units = datasources
+            .iter()
+            .flat_map(|d| d.band_units.clone())
+            .collect();
+    }
     let units = common_unit(&band_units);
     Ok(Setup {
         input_bands,
@@ -148,6 +180,7 @@ pub(crate) fn parse_setup(value: &JsValue, ctx: &mut Context) -> Result<Setup, E
         band_units,
         outputs,
         mosaicking,
+        datasources,
     })
 }
 
@@ -159,10 +192,10 @@ fn common_unit(band_units: &[Option<String>]) -> Option<String> {
         .then_some(first)
 }
 
-fn parse_input(
-    input: &JsValue,
-    ctx: &mut Context,
-) -> Result<(Vec<String>, Vec<Option<String>>), EvalscriptError> {
+/// Bands and units of the plain inputs, and the datasources of a fusion script.
+type ParsedInput = (Vec<String>, Vec<Option<String>>, Vec<DatasourceInput>);
+
+fn parse_input(input: &JsValue, ctx: &mut Context) -> Result<ParsedInput, EvalscriptError> {
     const EXPECTED: &str = "setup().input must be an array of band names or of objects \
                             {bands: [...], units?}";
     let entries = match array_elements(input, ctx)? {
@@ -173,7 +206,27 @@ fn parse_input(
     };
     let mut bands: Vec<String> = Vec::new();
     let mut units: Vec<Option<String>> = Vec::new();
-    let mut add = |band: String, unit: Option<String>| {
+    let mut datasources: Vec<DatasourceInput> = Vec::new();
+    let mut plain = 0usize;
+    let mut add = |source: Option<String>, band: String, unit: Option<String>| {
+        let (bands, units) = match source {
+            None => (&mut bands, &mut units),
+            Some(id) => {
+                let at = match datasources.iter().position(|d| d.id == id) {
+                    Some(at) => at,
+                    None => {
+                        datasources.push(DatasourceInput {
+                            id,
+                            bands: Vec::new(),
+                            band_units: Vec::new(),
+                        });
+                        datasources.len() - 1
+                    }
+                };
+                let d = &mut datasources[at];
+                (&mut d.bands, &mut d.band_units)
+            }
+        };
         if !bands.contains(&band) {
             bands.push(band);
             units.push(unit);
@@ -181,7 +234,8 @@ fn parse_input(
     };
     for (index, entry) in entries.iter().enumerate() {
         if let Some(band) = as_string(entry) {
-            add(band, None);
+            plain += 1;
+            add(None, band, None);
             continue;
         }
         let Some(object) = entry.as_object() else {
@@ -190,11 +244,22 @@ fn parse_input(
                 kind_of(entry)
             )));
         };
-        if !get(&object, "datasource", ctx)?.is_undefined() {
-            return Err(EvalscriptError::Unsupported(
-                "data fusion (input[].datasource)".into(),
-            ));
-        }
+        let source_value = get(&object, "datasource", ctx)?;
+        let source = if source_value.is_undefined() || source_value.is_null() {
+            plain += 1;
+            None
+        } else {
+            match as_string(&source_value) {
+                Some(id) if !id.is_empty() => Some(id),
+                _ => {
+                    return Err(invalid(format!(
+                        "input[{index}].datasource must be the non-empty id of an entry of \
+                         the request's input.data, but it is {}",
+                        kind_of(&source_value)
+                    )))
+                }
+            }
+        };
         let bands_value = get(&object, "bands", ctx)?;
         let Some(names) = array_elements(&bands_value, ctx)? else {
             return Err(invalid(format!(
@@ -216,10 +281,16 @@ fn parse_input(
             .collect::<Result<Vec<_>, _>>()?;
         let entry_units = parse_units(&get(&object, "units", ctx)?, names.len(), index, ctx)?;
         for (name, unit) in names.into_iter().zip(entry_units) {
-            add(name, unit);
+            add(source.clone(), name, unit);
         }
     }
-    Ok((bands, units))
+    if !datasources.is_empty() && plain > 0 {
+        return Err(invalid(
+            "with data fusion every setup().input entry must name its datasource: \
+             {datasource: \"<id>\", bands: [...]}",
+        ));
+    }
+    Ok((bands, units, datasources))
 }
 
 /// `units`: absent, one string for every band, or one string per band.

@@ -245,16 +245,6 @@ fn setup_returning_nothing_or_throwing() {
 }
 
 #[test]
-fn data_fusion_is_reported_unsupported() {
-    let err = compile_err(&script(
-        "[{ datasource: 'S1GRD', bands: ['VV'] }]",
-        "{ bands: 1 }",
-        "return [0];",
-    ));
-    assert!(matches!(err, EvalscriptError::Unsupported(m) if m.contains("data fusion")));
-}
-
-#[test]
 fn missing_entry_points() {
     let err = compile_err("function setup() { return { input: [], output: { bands: 1 } }; }");
     assert_eq!(err, EvalscriptError::MissingFunction("evaluatePixel"));

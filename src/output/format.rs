@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::cog::CogParams;
-use super::geotiff::{encode_tiff, TiffOptions};
+use super::geotiff::{encode_tiff, Compression, TiffOptions};
 use super::image::{encode_jpeg, encode_png, DEFAULT_JPEG_QUALITY};
 use super::OutputError;
 use crate::raster::{Georef, Raster};
@@ -39,6 +39,7 @@ impl OutputFormat {
             "image/tiff" => Ok(OutputFormat::Tiff(TiffOptions {
                 predictor: false,
                 cog: options.cog.clone(),
+                compression: Compression::server_default(),
             })),
             "image/png" | "image/jpeg" | "image/jpg" if options.cog.is_some() => Err(unsupported(
                 "cogOutput writes TIFF only; use image/tiff for every output",
@@ -204,6 +205,50 @@ pub fn existence_check_needed(
     Ok(true)
 }
 
+/// The folder to list once for the existence checks of a whole request: the template up
+/// to the last `/` before its first placeholder (`s3://b/run/<tileName>/x.tif` ->
+/// `s3://b/run`), never cutting into `scheme://`. Expanded locations of the template all
+/// start with it, so a listing of it (see [`super::Sinks::list`]) can be matched against
+/// them exactly.
+pub fn listing_prefix(template: &str) -> &str {
+    let literal = &template[..template.find('<').unwrap_or(template.len())];
+    let floor = literal.find("://").map_or(0, |i| i + 3);
+    match literal[floor..].rfind('/') {
+        Some(i) => &literal[..floor + i],
+        None => &literal[..floor],
+    }
+}
+
+/// The §10.2 decision for every tile of a request at once (the analysis-time check of
+/// requests under [`EXISTENCE_CHECK_LIMIT`] files): `tiles` holds each tile's output
+/// locations, `listed` the locations that exist. Returns how many tiles will be skipped,
+/// or the message of the first tile that makes the request fail.
+pub fn check_existing_tiles(
+    tiles: &[Vec<String>],
+    listed: &std::collections::HashSet<String>,
+    options: &OutputOptions,
+) -> Result<usize, String> {
+    let mut skipped = 0;
+    for outputs in tiles {
+        let existing: Vec<String> = outputs
+            .iter()
+            .filter(|p| listed.contains(*p))
+            .cloned()
+            .collect();
+        match decide_existing(
+            options.overwrite,
+            options.skip_existing,
+            outputs.len(),
+            &existing,
+        ) {
+            ExistingAction::Write => {}
+            ExistingAction::Skip => skipped += 1,
+            ExistingAction::Fail(message) => return Err(message),
+        }
+    }
+    Ok(skipped)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +379,71 @@ mod tests {
         assert!(existence_check_needed(fixed, &o(true, true), 10).unwrap());
         let err = existence_check_needed(fixed, &o(false, true), 5000).unwrap_err();
         assert!(err.to_string().contains("5000"), "{err}");
+    }
+
+    #[test]
+    fn listing_prefix_stops_before_the_first_placeholder() {
+        let cases = [
+            ("s3://b/run/<tileName>/<outputId>.<format>", "s3://b/run"),
+            (
+                "s3://b/<requestId>/<tileName>/<outputId>.<format>",
+                "s3://b",
+            ),
+            ("s3://b/x-<tileName>.tif", "s3://b"),
+            ("gs://bucket/a/b/c_<tileId>.tif", "gs://bucket/a/b"),
+            ("/data/out/<tileName>.tif", "/data/out"),
+            ("out/<tileName>.tif", "out"),
+            ("<tileName>.tif", ""),
+            ("file:///<tileName>.tif", "file://"),
+            ("file:///srv/r/<tileName>.tif", "file:///srv/r"),
+            ("s3://b/fixed.tif", "s3://b"),
+        ];
+        for (template, want) in cases {
+            assert_eq!(listing_prefix(template), want, "{template}");
+        }
+    }
+
+    #[test]
+    fn all_tiles_are_decided_from_one_listing() {
+        let tiles: Vec<Vec<String>> = (0..3)
+            .map(|t| vec![format!("s3://b/t{t}/a.tif"), format!("s3://b/t{t}/b.tif")])
+            .collect();
+        let listed = |items: &[&str]| -> std::collections::HashSet<String> {
+            items.iter().map(|s| s.to_string()).collect()
+        };
+        let o = |overwrite, skip_existing| OutputOptions {
+            overwrite,
+            skip_existing,
+            ..OutputOptions::default()
+        };
+        // Nothing there, or only unrelated files: every tile is written.
+        assert_eq!(
+            check_existing_tiles(&tiles, &listed(&[]), &o(false, false)),
+            Ok(0)
+        );
+        let unrelated = listed(&["s3://b/t0/c.tif", "s3://b/t1"]);
+        assert_eq!(
+            check_existing_tiles(&tiles, &unrelated, &o(false, false)),
+            Ok(0)
+        );
+        // Two complete tiles, skipExisting: both skipped.
+        let two = listed(&[
+            "s3://b/t0/a.tif",
+            "s3://b/t0/b.tif",
+            "s3://b/t2/a.tif",
+            "s3://b/t2/b.tif",
+        ]);
+        assert_eq!(check_existing_tiles(&tiles, &two, &o(false, true)), Ok(2));
+        // Same without flags: the request fails naming the first existing file.
+        let err = check_existing_tiles(&tiles, &two, &o(false, false)).unwrap_err();
+        assert!(err.contains("s3://b/t0/a.tif"), "{err}");
+        // A partial tile fails even with skipExisting, and is fine with overwrite.
+        let partial = listed(&["s3://b/t1/b.tif"]);
+        let err = check_existing_tiles(&tiles, &partial, &o(false, true)).unwrap_err();
+        assert!(err.contains("1 of the tile's 2"), "{err}");
+        assert_eq!(
+            check_existing_tiles(&tiles, &partial, &o(true, true)),
+            Ok(0)
+        );
     }
 }

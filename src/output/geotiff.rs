@@ -1,5 +1,6 @@
 //! GeoTIFF and Cloud-Optimized GeoTIFF encoding: tiled, pixel-interleaved,
-//! deflate-compressed, optionally with a horizontal (2) or floating-point (3) predictor.
+//! deflate- or zstd-compressed, optionally with a horizontal (2) or floating-point (3)
+//! predictor.
 //!
 //! The container is written by [`super::tiffwrite`] (IFDs first, then tile data), so a
 //! plain GeoTIFF is simply a COG without overviews and without GDAL's ghost area.
@@ -22,6 +23,8 @@ const TILE: usize = 256;
 
 /// TIFF Compression value for zlib-wrapped deflate (what GDAL writes for COMPRESS=DEFLATE).
 const COMPRESSION_DEFLATE: u16 = 8;
+/// TIFF Compression value for zstd (libtiff's COMPRESSION_ZSTD, GDAL's COMPRESS=ZSTD).
+const COMPRESSION_ZSTD: u16 = 50000;
 const PHOTOMETRIC_MIN_IS_BLACK: u16 = 1;
 const PLANAR_CHUNKY: u16 = 1;
 const EXTRA_SAMPLE_UNSPECIFIED: u16 = 0;
@@ -66,6 +69,75 @@ pub struct TiffOptions {
     pub predictor: bool,
     /// Write a Cloud-Optimized GeoTIFF with these parameters (block size, overviews).
     pub cog: Option<CogParams>,
+    /// Tile codec. The API has no field for it (batch-api.md §10.3), so it is a server
+    /// setting; deflate, what the hosted service writes, is the default.
+    pub compression: Compression,
+}
+
+/// TIFF tile compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// zlib deflate at level 6 (Compression 8); every TIFF reader has it.
+    #[default]
+    Deflate,
+    /// Zstandard (Compression 50000) at `level` 1..=22: smaller and faster than deflate,
+    /// read by GDAL >= 2.3 (libtiff 4.0.10) but not by every older tool.
+    Zstd { level: i32 },
+}
+
+impl Compression {
+    /// GDAL's default ZSTD_LEVEL.
+    pub const DEFAULT_ZSTD_LEVEL: i32 = 9;
+
+    /// Parses a server setting: `deflate`, `zstd` or `zstd:<level>` (case-insensitive).
+    pub fn parse(text: &str) -> Result<Self, OutputError> {
+        let text = text.trim().to_ascii_lowercase();
+        let bad = || {
+            OutputError::InvalidOption(format!(
+                "TIFF compression {text:?}: expected deflate, zstd or zstd:<level 1..22>"
+            ))
+        };
+        match text.split_once(':') {
+            None if text == "deflate" => Ok(Compression::Deflate),
+            None if text == "zstd" => Ok(Compression::Zstd {
+                level: Self::DEFAULT_ZSTD_LEVEL,
+            }),
+            Some(("zstd", level)) => match level.parse::<i32>() {
+                Ok(level) if (1..=22).contains(&level) => Ok(Compression::Zstd { level }),
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
+        }
+    }
+
+    /// The server-wide choice: `TESSERA_TIFF_COMPRESSION` (see [`Compression::parse`]),
+    /// read once; unset or invalid means deflate (an invalid value is logged, so a typo
+    /// never stops the daemon from writing readable files).
+    pub fn server_default() -> Self {
+        static DEFAULT: std::sync::OnceLock<Compression> = std::sync::OnceLock::new();
+        *DEFAULT.get_or_init(|| match std::env::var("TESSERA_TIFF_COMPRESSION") {
+            Ok(v) if !v.trim().is_empty() => Compression::parse(&v).unwrap_or_else(|e| {
+                tracing::warn!("{e}; writing deflate");
+                Compression::Deflate
+            }),
+            _ => Compression::Deflate,
+        })
+    }
+
+    fn tag(self) -> u16 {
+        match self {
+            Compression::Deflate => COMPRESSION_DEFLATE,
+            Compression::Zstd { .. } => COMPRESSION_ZSTD,
+        }
+    }
+
+    fn compress(self, raw: &[u8]) -> Result<Vec<u8>, OutputError> {
+        match self {
+            Compression::Deflate => deflate(raw),
+            Compression::Zstd { level } => zstd::bulk::compress(raw, level)
+                .map_err(|e| OutputError::Tiff(format!("zstd failed: {e}"))),
+        }
+    }
 }
 
 /// Encodes `raster` as a georeferenced GeoTIFF (256x256 tiles, deflate, no predictor).
@@ -127,6 +199,7 @@ pub(super) fn encode_with(
                 factors: cog::overview_factors(layout.width, layout.height, params),
                 resampling: params.resampling,
                 predictor: params.use_predictor,
+                compression: options.compression,
                 cog_layout: true,
             }
         }
@@ -136,6 +209,7 @@ pub(super) fn encode_with(
             factors: Vec::new(),
             resampling: cog::Resampling::Nearest,
             predictor: options.predictor,
+            compression: options.compression,
             cog_layout: false,
         },
     };
@@ -157,6 +231,7 @@ struct Plan {
     factors: Vec<u32>,
     resampling: cog::Resampling,
     predictor: bool,
+    compression: Compression,
     /// Ghost area and tile leaders/trailers (COG only).
     cog_layout: bool,
 }
@@ -235,7 +310,7 @@ fn image<T: Sample>(
     tags.push((TAG_IMAGE_WIDTH, Val::Long(vec![level.width as u32])));
     tags.push((TAG_IMAGE_LENGTH, Val::Long(vec![level.height as u32])));
     tags.push((TAG_BITS_PER_SAMPLE, Val::Short(vec![data.bits(); bands])));
-    tags.push((TAG_COMPRESSION, Val::Short(vec![COMPRESSION_DEFLATE])));
+    tags.push((TAG_COMPRESSION, Val::Short(vec![plan.compression.tag()])));
     tags.push((TAG_PHOTOMETRIC, Val::Short(vec![PHOTOMETRIC_MIN_IS_BLACK])));
     tags.push((TAG_SAMPLES_PER_PIXEL, Val::Short(vec![bands as u16])));
     tags.push((TAG_PLANAR_CONFIGURATION, Val::Short(vec![PLANAR_CHUNKY])));
@@ -505,7 +580,7 @@ fn compress_tiles<T: Sample>(
         .into_par_iter()
         .map(|index| {
             let raw = tile_bytes(level, plan, fill, predictor, index % across, index / across);
-            deflate(&raw)
+            plan.compression.compress(&raw)
         })
         .collect()
 }
@@ -578,6 +653,8 @@ fn deflate(raw: &[u8]) -> Result<Vec<u8>, OutputError> {
         .map_err(|e| OutputError::Tiff(format!("deflate failed: {e}")))
 }
 
+#[cfg(test)]
+mod codec_tests;
 #[cfg(test)]
 mod cog_tests;
 #[cfg(test)]

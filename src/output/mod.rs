@@ -2,10 +2,11 @@
 //! (`geotiff`, `cog`, over the IFDs-first container writer `tiffwrite`), PNG, JPEG and
 //! `userdata.json` (`image`), the choice of encoder per response and the overwrite /
 //! skipExisting rules (`format`), the tile path templates of `defaultTilePath`
-//! (batch-api.md §10.1, `path`), and the sinks that write bytes to a local path or S3
-//! atomically (`sink`, `s3`). The engine decides *what* to write; this module only knows
+//! (batch-api.md §10.1, `path`), and the sinks that write bytes to a local path, S3, Google
+//! Cloud Storage or Azure Blob Storage atomically (`sink`, `s3`, `cloud`). The engine decides *what* to write; this module only knows
 //! *how*.
 
+mod cloud;
 mod cog;
 mod format;
 mod geotiff;
@@ -17,18 +18,19 @@ mod tiffwrite;
 
 use std::path::PathBuf;
 
+pub use cloud::{AzureConfig, GcsConfig, AZURITE_ACCOUNT, AZURITE_KEY};
 pub use cog::{CogParams, Resampling};
 pub use format::{
-    decide_existing, existence_check_needed, ExistingAction, OutputFormat, OutputOptions,
-    EXISTENCE_CHECK_LIMIT,
+    check_existing_tiles, decide_existing, existence_check_needed, listing_prefix, ExistingAction,
+    OutputFormat, OutputOptions, EXISTENCE_CHECK_LIMIT,
 };
-pub use geotiff::{encode_geotiff, encode_tiff, TiffOptions};
+pub use geotiff::{encode_geotiff, encode_tiff, Compression, TiffOptions};
 pub use image::{encode_jpeg, encode_png, encode_userdata, DEFAULT_JPEG_QUALITY};
 pub use path::{
     bucket_prefix, expand, extension_for_mime, resolve_template, PathVars, DEFAULT_LAYOUT,
 };
 pub use s3::S3Config;
-pub use sink::{Sinks, Target};
+pub use sink::{Sinks, Target, LIST_LIMIT};
 
 /// Everything that can go wrong while encoding or writing an output.
 ///
@@ -73,7 +75,7 @@ pub enum OutputError {
         path: PathBuf,
         error: std::io::Error,
     },
-    /// Object store failures (S3): the store's message names the reason (HTTP status,
+    /// Object store failures (S3, GCS, Azure): the store's message names the reason (HTTP status,
     /// connection refused, missing bucket).
     #[error("cannot {action} {location}: {error}")]
     Store {
@@ -81,6 +83,9 @@ pub enum OutputError {
         location: String,
         error: String,
     },
+    /// §10.2: outputs already exist and the request's flags do not allow replacing them.
+    #[error("{0}")]
+    Exists(String),
     #[error("output writer task failed: {0}")]
     Task(String),
 }

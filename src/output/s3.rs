@@ -154,17 +154,28 @@ impl S3Config {
     }
 }
 
+/// How to build the object_store client of one bucket (or container).
+pub(super) trait BuildStore {
+    fn build_store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>, OutputError>;
+}
+
+impl BuildStore for S3Config {
+    fn build_store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>, OutputError> {
+        self.build(bucket)
+    }
+}
+
 /// One object_store client per bucket, built on first use and shared by clones of
 /// [`super::Sinks`].
 #[derive(Debug)]
-pub(super) struct S3Stores {
-    pub config: S3Config,
+pub(super) struct BucketStores<C> {
+    pub config: C,
     stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
 }
 
-impl S3Stores {
-    pub fn new(config: S3Config) -> Self {
-        S3Stores {
+impl<C: BuildStore> BucketStores<C> {
+    pub fn new(config: C) -> Self {
+        BucketStores {
             config,
             stores: Mutex::new(HashMap::new()),
         }
@@ -177,11 +188,13 @@ impl S3Stores {
         if let Some(store) = stores.get(bucket) {
             return Ok(store.clone());
         }
-        let store = self.config.build(bucket)?;
+        let store = self.config.build_store(bucket)?;
         stores.insert(bucket.to_string(), store.clone());
         Ok(store)
     }
 }
+
+pub(super) type S3Stores = BucketStores<S3Config>;
 
 #[cfg(test)]
 mod tests {

@@ -13,18 +13,26 @@
 //! ([`super::S3Config`]); a PUT is atomic there (the object appears whole or not at all) and
 //! object_store retries transient errors. Without configuration it goes to the local
 //! stand-in of [`s3_standin_path`].
+//!
+//! `gs://` and `az://` go to Google Cloud Storage and Azure Blob Storage (or their
+//! emulators) when configured ([`super::GcsConfig`], [`super::AzureConfig`]); they have no
+//! local stand-in, so an unconfigured one is refused at resolve time.
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::PutPayload;
 
+use super::cloud::{AzureConfig, CloudStores, GcsConfig, StoreConfig};
 use super::s3::{S3Config, S3Stores};
 use super::OutputError;
+
+/// Most entries [`Sinks::preflight`] lists before it checks outputs one by one instead.
+pub const LIST_LIMIT: usize = 100_000;
 
 /// Directory under the base directory that stands in for S3 buckets.
 const S3_STANDIN_DIR: &str = "s3";
@@ -36,6 +44,23 @@ pub enum Target {
     Local(PathBuf),
     /// An object on the configured S3 endpoint.
     S3 { bucket: String, key: String },
+    /// An object on the configured Google Cloud Storage endpoint.
+    Gcs { bucket: String, key: String },
+    /// A blob on the configured Azure Blob Storage account.
+    Azure { container: String, key: String },
+}
+
+impl Target {
+    /// The `scheme://bucket/` prefix this target's keys are relative to, or `None` for
+    /// local files.
+    fn object(&self) -> Option<(&'static str, &str, &str)> {
+        match self {
+            Target::Local(_) => None,
+            Target::S3 { bucket, key } => Some(("s3", bucket, key)),
+            Target::Gcs { bucket, key } => Some(("gs", bucket, key)),
+            Target::Azure { container, key } => Some(("az", container, key)),
+        }
+    }
 }
 
 /// Resolves output locations and writes to them. Cheap to clone and share.
@@ -43,6 +68,8 @@ pub enum Target {
 pub struct Sinks {
     base_dir: PathBuf,
     s3: Option<Arc<S3Stores>>,
+    gcs: Option<Arc<CloudStores>>,
+    azure: Option<Arc<CloudStores>>,
 }
 
 impl Sinks {
@@ -52,6 +79,8 @@ impl Sinks {
         Sinks {
             base_dir: base_dir.into(),
             s3: None,
+            gcs: None,
+            azure: None,
         }
     }
 
@@ -60,13 +89,31 @@ impl Sinks {
         Sinks {
             base_dir: base_dir.into(),
             s3: s3.map(|c| Arc::new(S3Stores::new(c))),
+            gcs: None,
+            azure: None,
         }
+    }
+
+    /// Adds (or, with `None`, removes) the Google Cloud Storage settings for `gs://`.
+    pub fn with_gcs(mut self, gcs: Option<GcsConfig>) -> Self {
+        self.gcs = gcs.map(|c| Arc::new(CloudStores::new(StoreConfig::Gcs(c))));
+        self
+    }
+
+    /// Adds (or, with `None`, removes) the Azure Blob Storage settings for `az://`.
+    pub fn with_azure(mut self, azure: Option<AzureConfig>) -> Self {
+        self.azure = azure.map(|c| Arc::new(CloudStores::new(StoreConfig::Azure(c))));
+        self
     }
 
     /// [`Sinks::with_s3`] with the S3 settings of the environment ([`S3Config::from_env`]):
     /// real S3 when an endpoint or credentials are set, the local stand-in otherwise.
+    /// `gs://` and `az://` are usable when [`GcsConfig::from_env`] /
+    /// [`AzureConfig::from_env`] find settings.
     pub fn from_env(base_dir: impl Into<PathBuf>) -> Result<Self, OutputError> {
-        Ok(Self::with_s3(base_dir, S3Config::from_env()?))
+        Ok(Self::with_s3(base_dir, S3Config::from_env()?)
+            .with_gcs(GcsConfig::from_env()?)
+            .with_azure(AzureConfig::from_env()?))
     }
 
     /// The S3 settings in use; `None` means `s3://` goes to the local stand-in.
@@ -81,7 +128,7 @@ impl Sinks {
     /// Maps an expanded output location to where it is stored, without touching storage.
     ///
     /// Accepts an absolute path, a path relative to the base directory, `file:///abs/path`
-    /// and `s3://bucket/key`. The location must name a file (no trailing `/`), and no
+    /// `s3://bucket/key`, `gs://bucket/key` and `az://container/key`. The location must name a file (no trailing `/`), and no
     /// segment may be `.` or `..`: a relative path can never leave the base directory, and
     /// what the user wrote is what is written (URL parsing would silently fold `..`).
     pub fn resolve(&self, location: &str) -> Result<Target, OutputError> {
@@ -133,8 +180,37 @@ impl Sinks {
                     key: key.to_string(),
                 })
             }
+            "gs" | "az" => {
+                let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+                // The same bucket and key rules as the S3 stand-in: no `.`/`..` segments.
+                s3_standin_path(&self.base_dir, bucket, key).map_err(|r| unsupported(&r))?;
+                ObjectPath::parse(key)
+                    .map_err(|e| unsupported(&format!("not a valid object key: {e}")))?;
+                let (bucket, key) = (bucket.to_string(), key.to_string());
+                if scheme.eq_ignore_ascii_case("gs") {
+                    if self.gcs.is_none() {
+                        return Err(unsupported(
+                            "gs:// needs TESSERA_GCS_ENDPOINT or Google credentials \
+                             (GOOGLE_SERVICE_ACCOUNT, GOOGLE_SERVICE_ACCOUNT_KEY, \
+                             GOOGLE_APPLICATION_CREDENTIALS)",
+                        ));
+                    }
+                    Ok(Target::Gcs { bucket, key })
+                } else {
+                    if self.azure.is_none() {
+                        return Err(unsupported(
+                            "az:// needs AZURE_STORAGE_ACCOUNT_NAME with a key or SAS, or \
+                             TESSERA_AZURE_USE_EMULATOR=true",
+                        ));
+                    }
+                    Ok(Target::Azure {
+                        container: bucket,
+                        key,
+                    })
+                }
+            }
             _ => Err(unsupported(
-                "only local paths, file:// URLs and s3:// URLs are supported",
+                "only local paths, file://, s3://, gs:// and az:// URLs are supported",
             )),
         }
     }
@@ -146,10 +222,10 @@ impl Sinks {
             Target::Local(path) => tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
                 .await
                 .map_err(|e| OutputError::Task(e.to_string()))?,
-            Target::S3 { bucket, key } => {
-                let store = self.s3_store(&bucket)?;
+            target => {
+                let (store, key) = self.object_store(&target)?;
                 store
-                    .put(&object_path(&key)?, PutPayload::from(bytes))
+                    .put(&key, PutPayload::from(bytes))
                     .await
                     .map(|_| ())
                     .map_err(|e| store_error("write", location, e))
@@ -165,10 +241,10 @@ impl Sinks {
             })
             .await
             .map_err(|e| OutputError::Task(e.to_string()))?,
-            Target::S3 { bucket, key } => {
-                let store = self.s3_store(&bucket)?;
+            target => {
+                let (store, key) = self.object_store(&target)?;
                 let result = store
-                    .get(&object_path(&key)?)
+                    .get(&key)
                     .await
                     .map_err(|e| store_error("read", location, e))?;
                 let bytes = result
@@ -199,6 +275,129 @@ impl Sinks {
         Ok(keys)
     }
 
+    /// Up to `limit` existing files under the folder `prefix` (a location without a file
+    /// name: `s3://b/run`, `gs://b`, `/abs/dir`, `rel/dir`, or empty for the base
+    /// directory), recursively, as locations written the way `prefix` is, sorted.
+    ///
+    /// For the existence checks of §10.2: one listing replaces a HEAD per output. A result
+    /// of exactly `limit` entries may be cut short; a missing folder or bucket prefix lists
+    /// nothing.
+    pub async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, OutputError> {
+        let prefix = if prefix.ends_with("://") {
+            prefix
+        } else {
+            prefix.trim_end_matches('/')
+        };
+        // Resolving a file inside the folder applies every location rule (schemes, `..`,
+        // bucket names, configured stores) without duplicating them.
+        let probe = if prefix.is_empty() {
+            "_".to_string()
+        } else {
+            format!("{prefix}/_")
+        };
+        let join = |rel: &str| {
+            // `file://` + `/rel` is `file:///rel`, as the expanded locations write it.
+            if prefix.is_empty() {
+                rel.to_string()
+            } else {
+                format!("{prefix}/{rel}")
+            }
+        };
+        let target = self.resolve(&probe)?;
+        let mut found = match target.object() {
+            None => {
+                let Target::Local(file) = target else {
+                    return Ok(Vec::new());
+                };
+                let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+                let files = tokio::task::spawn_blocking(move || list_dir(&dir, limit))
+                    .await
+                    .map_err(|e| OutputError::Task(e.to_string()))??;
+                files.iter().map(|rel| join(rel)).collect::<Vec<_>>()
+            }
+            Some((_, _, key)) => {
+                let folder = key.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("");
+                let (store, _) = self.object_store(&target)?;
+                let listing_prefix = (!folder.is_empty()).then(|| ObjectPath::from(folder));
+                let metas: Vec<_> = store
+                    .list(listing_prefix.as_ref())
+                    .take(limit)
+                    .try_collect()
+                    .await
+                    .map_err(|e| store_error("list", prefix, e))?;
+                let strip = if folder.is_empty() {
+                    String::new()
+                } else {
+                    format!("{folder}/")
+                };
+                metas
+                    .into_iter()
+                    .filter_map(|m| {
+                        let key = m.location.to_string();
+                        key.strip_prefix(&strip).map(join)
+                    })
+                    .collect()
+            }
+        };
+        found.sort();
+        Ok(found)
+    }
+
+    /// The analysis-time check of §10.2 for a whole request: `tiles` holds each tile's
+    /// expanded output locations. Returns how many tiles will be skipped, or why the
+    /// request must fail (existing outputs without `overwrite`, or too many files to
+    /// check with a path that is not request-unique).
+    ///
+    /// One listing of [`super::listing_prefix`] replaces a check per file; when that folder
+    /// holds more than [`LIST_LIMIT`] entries the outputs are checked one by one instead
+    /// (at most [`super::EXISTENCE_CHECK_LIMIT`] of them).
+    pub async fn preflight(
+        &self,
+        template: &str,
+        options: &super::OutputOptions,
+        tiles: &[Vec<String>],
+    ) -> Result<usize, OutputError> {
+        let files = tiles.iter().map(|t| t.len() as u64).sum();
+        if !super::existence_check_needed(template, options, files)? {
+            return Ok(0);
+        }
+        let mut listed: std::collections::HashSet<String> = self
+            .list(super::listing_prefix(template), LIST_LIMIT)
+            .await?
+            .into_iter()
+            .collect();
+        if listed.len() >= LIST_LIMIT {
+            listed.clear();
+            for location in tiles.iter().flatten() {
+                if self.exists(location).await? {
+                    listed.insert(location.clone());
+                }
+            }
+        }
+        super::check_existing_tiles(tiles, &listed, options).map_err(OutputError::Exists)
+    }
+
+    /// The client and key of an object target (not for [`Target::Local`]).
+    fn object_store(
+        &self,
+        target: &Target,
+    ) -> Result<(Arc<dyn object_store::ObjectStore>, ObjectPath), OutputError> {
+        let (store, key) = match target {
+            Target::Local(path) => {
+                return Err(OutputError::UnsupportedLocation {
+                    location: path.display().to_string(),
+                    reason: "a local file is not an object".into(),
+                })
+            }
+            Target::S3 { bucket, key } => (self.s3_store(bucket)?, key),
+            Target::Gcs { bucket, key } => (cloud(&self.gcs, "gs", bucket)?.bucket(bucket)?, key),
+            Target::Azure { container, key } => {
+                (cloud(&self.azure, "az", container)?.bucket(container)?, key)
+            }
+        };
+        Ok((store, object_path(key)?))
+    }
+
     fn s3_store(&self, bucket: &str) -> Result<Arc<dyn object_store::ObjectStore>, OutputError> {
         match &self.s3 {
             Some(stores) => stores.bucket(bucket),
@@ -216,9 +415,9 @@ impl Sinks {
     pub async fn exists(&self, location: &str) -> Result<bool, OutputError> {
         let path = match self.resolve(location)? {
             Target::Local(path) => path,
-            Target::S3 { bucket, key } => {
-                let store = self.s3_store(&bucket)?;
-                return match store.head(&object_path(&key)?).await {
+            target => {
+                let (store, key) = self.object_store(&target)?;
+                return match store.head(&key).await {
                     Ok(_) => Ok(true),
                     Err(object_store::Error::NotFound { .. }) => Ok(false),
                     Err(e) => Err(store_error("check", location, e)),
@@ -237,6 +436,19 @@ impl Sinks {
     }
 }
 
+fn cloud<'a>(
+    stores: &'a Option<Arc<CloudStores>>,
+    scheme: &str,
+    bucket: &str,
+) -> Result<&'a CloudStores, OutputError> {
+    stores
+        .as_deref()
+        .ok_or_else(|| OutputError::UnsupportedLocation {
+            location: format!("{scheme}://{bucket}"),
+            reason: format!("no {scheme}:// store is configured"),
+        })
+}
+
 fn object_path(key: &str) -> Result<ObjectPath, OutputError> {
     ObjectPath::parse(key).map_err(|e| OutputError::UnsupportedLocation {
         location: key.to_string(),
@@ -250,6 +462,44 @@ fn store_error(action: &'static str, location: &str, error: object_store::Error)
         location: location.to_string(),
         error: error.to_string(),
     }
+}
+
+/// Up to `limit` regular files under `dir`, recursively, as `/`-joined paths relative to
+/// it; staging files (`.<name>.partial`) are not outputs and are left out. A missing `dir`
+/// holds nothing.
+fn list_dir(dir: &Path, limit: usize) -> Result<Vec<String>, OutputError> {
+    let mut found = Vec::new();
+    let mut pending = vec![(dir.to_path_buf(), String::new())];
+    while let Some((path, rel)) = pending.pop() {
+        let entries = match fs::read_dir(&path) {
+            Ok(entries) => entries,
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                continue
+            }
+            Err(e) => return Err(OutputError::io("list", path, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| OutputError::io("list", &path, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let child = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let kind = entry
+                .file_type()
+                .map_err(|e| OutputError::io("list", entry.path(), e))?;
+            if kind.is_dir() {
+                pending.push((entry.path(), child));
+            } else if kind.is_file() && !(name.starts_with('.') && name.ends_with(".partial")) {
+                if found.len() >= limit {
+                    return Ok(found);
+                }
+                found.push(child);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The embedded stand-in for S3 when no endpoint or credentials are configured: `s3://bucket/key` is

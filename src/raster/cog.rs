@@ -31,8 +31,8 @@ pub enum CogError {
     Unsupported { path: String, reason: String },
 }
 
-/// Random access to the bytes of one file. Local files today; an object_store range GET
-/// (S3, HTTP, GCS) implements the same two methods.
+/// Random access to the bytes of one file: a local file ([`FileSource`]), memory
+/// ([`MemSource`]) or an object_store range GET over file/HTTP/S3 ([`ObjectStoreSource`]).
 pub trait ByteSource: Send + Sync {
     /// A name for error messages (path or URL).
     fn name(&self) -> &str;
@@ -107,20 +107,71 @@ impl ByteSource for MemSource {
     }
 }
 
-/// A file behind object_store (`file://` today; S3/HTTP/GCS once those object_store
-/// features are enabled): `get_range` per read, retried with backoff when the error may
-/// be transient (anything but "not found" or a bad path).
+/// A file behind object_store (`file://`, `http(s)://`, `s3://`; the store is built by the
+/// caller, see `data::remote`): `get_range` per read, retried with exponential backoff
+/// when the error may be transient (connection refused, timeouts, 5xx), failing at once
+/// when it cannot be (not found, denied, other 4xx). The store's own retries should be
+/// off so the two loops do not multiply.
 pub struct ObjectStoreSource {
     name: String,
     store: Arc<dyn object_store::ObjectStore>,
     path: object_store::path::Path,
     runtime: tokio::runtime::Runtime,
     size: std::sync::OnceLock<u64>,
+    retry: RetryPolicy,
 }
 
-/// Attempts per range read, and the first backoff (doubled each retry).
-const ATTEMPTS: u32 = 3;
-const BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+/// How often and how patiently a range read is retried: `attempts` in all, waiting
+/// `first_backoff`, then twice that, ... capped at `max_backoff`. Small delays keep tests
+/// fast; the default suits a public bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub first_backoff: std::time::Duration,
+    pub max_backoff: std::time::Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 4,
+            first_backoff: std::time::Duration::from_millis(200),
+            max_backoff: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (1 = first retry): exponential, capped.
+    pub fn delay(&self, retry: u32) -> std::time::Duration {
+        let factor = 2u32.saturating_pow(retry.saturating_sub(1));
+        self.first_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+/// Whether retrying cannot help: the object is missing, access is denied, the request is
+/// malformed (any 4xx the store reports as a generic error), or the store cannot do it.
+pub fn is_permanent(e: &object_store::Error) -> bool {
+    use object_store::Error as E;
+    match e {
+        E::NotFound { .. }
+        | E::InvalidPath { .. }
+        | E::NotSupported { .. }
+        | E::NotImplemented
+        | E::PermissionDenied { .. }
+        | E::Unauthenticated { .. }
+        | E::UnknownConfigurationKey { .. } => true,
+        other => is_client_error(&other.to_string()),
+    }
+}
+
+/// object_store reports a 4xx other than 404/401/403 as text only ("Client error with
+/// status 416 ..."); a 5xx is "Server error".
+fn is_client_error(message: &str) -> bool {
+    message.contains("Client error with status 4")
+}
 
 impl ObjectStoreSource {
     pub fn new(
@@ -143,10 +194,17 @@ impl ObjectStoreSource {
             path,
             runtime,
             size: std::sync::OnceLock::new(),
+            retry: RetryPolicy::default(),
         })
     }
 
-    /// A `file://` URL.
+    /// Replaces the default retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> ObjectStoreSource {
+        self.retry = retry;
+        self
+    }
+
+    /// A `file://` URL (remote schemes need configuration: see `data::remote`).
     pub fn from_url(url: &str) -> Result<ObjectStoreSource, CogError> {
         let bad = |reason: String| CogError::Io {
             path: url.to_string(),
@@ -157,7 +215,7 @@ impl ObjectStoreSource {
         let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
         if parsed.scheme() != "file" {
             return Err(bad(format!(
-                "the {} scheme is not supported yet",
+                "the {} scheme needs a configured store (data::remote)",
                 parsed.scheme()
             )));
         }
@@ -166,23 +224,15 @@ impl ObjectStoreSource {
     }
 
     fn retry<T>(&self, f: impl Fn() -> Result<T, object_store::Error>) -> Result<T, String> {
-        let mut wait = BACKOFF;
         let mut attempt = 1;
         loop {
             match f() {
                 Ok(v) => return Ok(v),
                 Err(e) => {
-                    let permanent = matches!(
-                        e,
-                        object_store::Error::NotFound { .. }
-                            | object_store::Error::InvalidPath { .. }
-                            | object_store::Error::NotSupported { .. }
-                    );
-                    if permanent || attempt >= ATTEMPTS {
+                    if is_permanent(&e) || attempt >= self.retry.attempts.max(1) {
                         return Err(format!("{e} (after {attempt} attempt(s))"));
                     }
-                    std::thread::sleep(wait);
-                    wait *= 2;
+                    std::thread::sleep(self.retry.delay(attempt));
                     attempt += 1;
                 }
             }
@@ -699,5 +749,38 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("mem://broken.tif"), "{err}");
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = RetryPolicy {
+            attempts: 5,
+            first_backoff: std::time::Duration::from_millis(10),
+            max_backoff: std::time::Duration::from_millis(35),
+        };
+        let ms: Vec<u128> = (1..=4).map(|r| p.delay(r).as_millis()).collect();
+        assert_eq!(ms, vec![10, 20, 35, 35]);
+    }
+
+    #[test]
+    fn permanent_errors_are_not_retried() {
+        let nf = object_store::Error::NotFound {
+            path: "x".into(),
+            source: "gone".into(),
+        };
+        assert!(is_permanent(&nf));
+        let generic = |m: &str| object_store::Error::Generic {
+            store: "HTTP",
+            source: m.to_string().into(),
+        };
+        assert!(is_permanent(&generic(
+            "Client error with status 416 Range Not Satisfiable"
+        )));
+        assert!(!is_permanent(&generic(
+            "Server error with status 503 Service Unavailable"
+        )));
+        assert!(!is_permanent(&generic(
+            "error sending request: connection refused"
+        )));
     }
 }

@@ -4,6 +4,7 @@
 //! Only this module writes SQL. Each `Store` owns one connection; open one per thread
 //! that needs it (WAL mode lets readers run beside the writer).
 
+pub mod byoc;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde_json::{Map, Value};
 
 use crate::api::{RequestRecord, TileRecord};
-use crate::engine::lifecycle::{RequestState, Status, TileStatus, UserAction};
+use crate::engine::lifecycle::{self, RequestState, Status, TileEvent, TileStatus, UserAction};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -554,13 +555,43 @@ impl Store {
         )? as u64)
     }
 
-    /// Tiles left SCHEDULED or PROCESSING by a killed daemon go back to PENDING.
+    /// Applies [`TileEvent::Recover`] to every tile a killed daemon left SCHEDULED or
+    /// PROCESSING (most go back to PENDING; a tile whose last allowed attempt was cut short
+    /// is FAILED). Returns how many tiles were recovered.
     pub fn recover_in_flight(&self, request: &str) -> Result<u64> {
-        Ok(self.conn().execute(
-            "UPDATE tiles SET status = 'PENDING'
-             WHERE request_id = ?1 AND status IN ('SCHEDULED', 'PROCESSING')",
-            [request],
-        )? as u64)
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let in_flight: Vec<(i64, TileStatus, u32)> = {
+            let mut st = tx.prepare_cached(
+                "SELECT tile_id, status, attempts FROM tiles
+                 WHERE request_id = ?1 AND status IN ('SCHEDULED', 'QUEUED', 'PROCESSING')",
+            )?;
+            let rows = st.query_map([request], |r| {
+                let status: String = r.get(1)?;
+                Ok((r.get(0)?, status, r.get(2)?))
+            })?;
+            rows.map(|r| {
+                let (id, status, attempts) = r?;
+                let status = TileStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("tile status {status}")))?;
+                Ok((id, status, attempts))
+            })
+            .collect::<Result<_>>()?
+        };
+        for (id, status, attempts) in &in_flight {
+            let (next, attempts) = lifecycle::tile_on_event(*status, *attempts, TileEvent::Recover)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let error = (next == TileStatus::Failed).then(|| {
+                format!("the daemon stopped while processing this tile on each of its {attempts} attempts")
+            });
+            tx.execute(
+                "UPDATE tiles SET status = ?3, error = COALESCE(?4, error)
+                 WHERE request_id = ?1 AND tile_id = ?2",
+                params![request, id, next.as_str(), error],
+            )?;
+        }
+        tx.commit()?;
+        Ok(in_flight.len() as u64)
     }
 
     /// Sum of the estimated cost of tiles not charged yet.

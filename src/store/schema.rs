@@ -2,7 +2,8 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE clients (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, salt TEXT NOT NULL,
@@ -28,7 +29,10 @@ CREATE TABLE pu_ledger (
 CREATE INDEX pu_ledger_request ON pu_ledger(request_id, kind);
 -- A tile is charged at most once, whatever crashes or cancels happen around it.
 CREATE UNIQUE INDEX pu_ledger_one_charge ON pu_ledger(request_id, tile_id) WHERE kind = 'charge';
-"#];
+"#,
+    // 2: the BYOC tile index (store/byoc.rs).
+    super::byoc::MIGRATION,
+];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate() {

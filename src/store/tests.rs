@@ -117,6 +117,34 @@ fn tiles_page_by_position_and_filter_by_status() {
 }
 
 #[test]
+fn a_tile_cut_short_on_its_last_attempt_fails_on_recovery() {
+    let (_d, s) = store();
+    s.insert_request(&record("r1", "a")).unwrap();
+    s.store_analysis("r1", tiles(3), 6.0).unwrap();
+    let claimed = s.claim_pending("r1", 3).unwrap();
+    // Tile 0 was processing its 3rd attempt, tile 1 its 1st, tile 2 was only scheduled.
+    s.set_tile_status("r1", claimed[0].id, TileStatus::Processing, 3, None)
+        .unwrap();
+    s.set_tile_status("r1", claimed[1].id, TileStatus::Processing, 1, None)
+        .unwrap();
+    assert_eq!(s.recover_in_flight("r1").unwrap(), 3);
+    let all = s.list_tiles("r1", None, 0, 10).unwrap();
+    let by_id = |id: i64| all.iter().find(|t| t.id == id).unwrap();
+    assert_eq!(by_id(claimed[0].id).status, TileStatus::Failed);
+    assert!(by_id(claimed[0].id)
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("daemon stopped")));
+    assert_eq!(
+        (by_id(claimed[1].id).status, by_id(claimed[1].id).attempts),
+        (TileStatus::Pending, 1)
+    );
+    assert_eq!(by_id(claimed[2].id).status, TileStatus::Pending);
+    // Nothing is left in flight, and a second recovery finds nothing to do.
+    assert_eq!(s.recover_in_flight("r1").unwrap(), 0);
+}
+
+#[test]
 fn a_tile_is_charged_once_whatever_happens() {
     let (_d, s) = store();
     s.insert_request(&record("r1", "a")).unwrap();

@@ -5,6 +5,19 @@
 //! type or semantics cannot be pinned down here is rejected with a reason so the script
 //! runs in boa instead. Helper functions are inlined at their call sites (no recursion),
 //! top-level constants become locals initialised once per `run` call.
+//!
+//! Beyond scalars, lowering knows (without new IR nodes):
+//! - fixed-size arrays (`Val::Array`): array literals with spreads, `var c = [...]` held
+//!   as one local per element, `c[k]` with a literal `k`, `c.length`, `...c` in returns,
+//!   array literals and `Math.max/min/hypot`, and `c.map(function (v, i) {...})`;
+//! - compile-time tables and visualizers (`CVal`): top-level `const`/unassigned `var`
+//!   Number arrays and `new HighlightCompressVisualizer(...)` (also `...Single`,
+//!   `DefaultVisualizer`, `ColorRampVisualizer`, `ColorMapVisualizer` and the
+//!   `create*` presets), folded only when `Escapes` proves nothing can change them;
+//! - the prelude helpers `index`, `colorBlend`/`valueInterpolate`, `valueMap`,
+//!   `colorMap`, `combine` (arrays) and the visualizers' `process`/`processList`,
+//!   expanded to the exact f64 operations of prelude.js in the same order;
+//! - `switch` with constant cases (strict equality, fall-through, `break`).
 
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
@@ -343,6 +356,10 @@ enum Bind {
     },
     /// A top-level binding that could not be compiled: referencing it is unsupported.
     Unusable(String),
+    /// A compile-time table or visualizer (never mutated: see `Escapes`).
+    Const(CVal),
+    /// A fixed-size array held as one Number local per element.
+    Array(Vec<u32>),
 }
 
 fn unsupported(reason: impl Into<String>) -> WasmError {
@@ -357,7 +374,12 @@ struct FnFrame {
     /// Return types seen so far (inlined functions).
     ret_ty: Option<Ty>,
     is_pixel: bool,
-    loop_depth: usize,
+    /// Enclosing breakable statements, innermost last: `true` for a loop, `false` for a
+    /// `switch` (which `continue` must not target).
+    breakables: Vec<bool>,
+    /// `var` locals, set to undefined (NaN / false) on entry as JS hoisting does, so a
+    /// `var` whose declaration was skipped never shows a previous pixel's value.
+    hoisted: Vec<(u32, Ty)>,
 }
 
 struct Lowerer<'a> {
@@ -372,6 +394,10 @@ struct Lowerer<'a> {
     locals: Vec<Ty>,
     bands: Vec<(usize, u32)>,
     nodes: usize,
+    /// Names used in ways that may alias or mutate a table (see `Escapes`).
+    escapes: Escapes,
+    /// Compile-time values of top-level Number constants, by IR local.
+    global_nums: HashMap<u32, f64>,
 }
 
 /// Every identifier assigned (`=`, `op=`, `++`, `--`) anywhere in the script, functions
@@ -432,6 +458,29 @@ pub(crate) fn lower(
         }
     }
 
+    let user_fns = items
+        .iter()
+        .filter_map(|item| match item {
+            StatementListItem::Declaration(decl) => match decl.as_ref() {
+                Declaration::FunctionDeclaration(f) => Some(f.name().sym()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let mut escapes = Escapes::new(&interner, user_fns);
+    let _ = script.visit_with(&mut escapes);
+    escapes.finish();
+    for name in ["Math", "Number"] {
+        if interner
+            .get(name)
+            .is_some_and(|sym| escapes.escaped.contains(&sym))
+        {
+            return Err(unsupported(format!(
+                "the script uses '{name}' as a value or changes it"
+            )));
+        }
+    }
     let mut functions = HashMap::new();
     for item in items {
         if let StatementListItem::Declaration(decl) = item {
@@ -452,6 +501,8 @@ pub(crate) fn lower(
         locals: Vec::new(),
         bands: Vec::new(),
         nodes: 0,
+        escapes,
+        global_nums: HashMap::new(),
     };
     let evaluate_pixel = lw.sym("evaluatePixel");
     let prologue = lw.lower_top_level(items)?;
@@ -544,6 +595,42 @@ impl<'a> Lowerer<'a> {
             self.scopes[0].insert(sym, Bind::Unusable(reason));
             return Ok(());
         }
+        if let Some(init) = var.init() {
+            match self.const_eval(init) {
+                Some(CVal::Num(v)) => {
+                    let local = self.new_local(Ty::Num);
+                    prologue.push(Stmt::Expr(Expr::Set(
+                        local,
+                        Ty::Num,
+                        Box::new(Expr::Num(v)),
+                    )));
+                    self.global_nums.insert(local, v);
+                    self.scopes[0].insert(
+                        sym,
+                        Bind::Local {
+                            local,
+                            ty: Ty::Num,
+                            constant,
+                            global: true,
+                        },
+                    );
+                    return Ok(());
+                }
+                Some(value) => {
+                    let binding = if self.escapes.whole_only(sym, &value) {
+                        Bind::Const(value)
+                    } else {
+                        Bind::Unusable(format!(
+                            "global table '{}' is used in a way that may change it",
+                            self.name(sym)
+                        ))
+                    };
+                    self.scopes[0].insert(sym, binding);
+                    return Ok(());
+                }
+                None => {}
+            }
+        }
         let lowered = match var.init() {
             None => Ok(Expr::Num(f64::NAN)),
             Some(init) => {
@@ -552,7 +639,8 @@ impl<'a> Lowerer<'a> {
                     samples: None,
                     ret_ty: None,
                     is_pixel: false,
-                    loop_depth: 0,
+                    breakables: Vec::new(),
+                    hoisted: Vec::new(),
                 });
                 let result = self.expr(init);
                 self.frames.pop();
@@ -615,12 +703,13 @@ impl<'a> Lowerer<'a> {
             samples,
             ret_ty: None,
             is_pixel: true,
-            loop_depth: 0,
+            breakables: Vec::new(),
+            hoisted: Vec::new(),
         });
         let body = self.stmts(function.body().statements());
-        self.frames.pop();
+        let hoisted = self.frames.pop().map(|f| f.hoisted).unwrap_or_default();
         self.scopes.pop();
-        let body = body?;
+        let body = [hoist(&hoisted), body?].concat();
         if !always_returns(&body) {
             return Err(unsupported(
                 "evaluatePixel can end without a return statement",
@@ -668,7 +757,7 @@ impl<'a> Lowerer<'a> {
         };
         let scope = self.scopes.len() - 1;
         for var in lexical.variable_list().as_ref() {
-            self.declare(var, constant, scope, out)?;
+            self.declare(var, constant, false, scope, out)?;
         }
         Ok(())
     }
@@ -677,6 +766,7 @@ impl<'a> Lowerer<'a> {
         &mut self,
         var: &'a Variable,
         constant: bool,
+        is_var: bool,
         scope: usize,
         out: &mut Vec<Stmt>,
     ) -> Result<(), WasmError> {
@@ -684,6 +774,26 @@ impl<'a> Lowerer<'a> {
             return Err(unsupported("destructuring declaration"));
         };
         let sym = ident.sym();
+        if let Some(init) = var.init() {
+            if !self.scopes[scope].contains_key(&sym) && !self.assigned.contains(&sym) {
+                // Never mutated: the compiler rejects element and method writes.
+                if let Some(c @ CVal::Arr(_)) = self.const_eval(init) {
+                    self.scopes[scope].insert(sym, Bind::Const(c));
+                    return Ok(());
+                }
+            }
+            if let Val::Array(elems) = self.value(init)? {
+                if self.scopes[scope].contains_key(&sym) || self.assigned.contains(&sym) {
+                    return Err(unsupported(format!(
+                        "array variable '{}' is redeclared or assigned",
+                        self.name(sym)
+                    )));
+                }
+                let locals = self.materialize(elems, out);
+                self.scopes[scope].insert(sym, Bind::Array(locals));
+                return Ok(());
+            }
+        }
         let init = match var.init() {
             Some(init) => Some(self.expr(init)?),
             None => None,
@@ -704,6 +814,9 @@ impl<'a> Lowerer<'a> {
         let init = init.unwrap_or(Expr::Num(f64::NAN));
         let ty = init.ty();
         let local = self.new_local(ty);
+        if is_var {
+            self.frame().hoisted.push((local, ty));
+        }
         out.push(Stmt::Expr(Expr::Set(local, ty, Box::new(init))));
         self.scopes[scope].insert(
             sym,
@@ -730,7 +843,7 @@ impl<'a> Lowerer<'a> {
             Statement::Var(var) => {
                 let scope = self.frame().var_scope;
                 for var in var.0.as_ref() {
-                    self.declare(var, false, scope, out)?;
+                    self.declare(var, false, true, scope, out)?;
                 }
             }
             Statement::Expression(expr) => out.push(Stmt::Expr(self.expr(expr)?)),
@@ -770,11 +883,19 @@ impl<'a> Lowerer<'a> {
                 self.scopes.pop();
                 result?;
             }
-            Statement::Break(b) if b.label().is_none() && self.frame().loop_depth > 0 => {
+            Statement::Break(b) if b.label().is_none() && !self.frame().breakables.is_empty() => {
                 out.push(Stmt::Break)
             }
-            Statement::Continue(c) if c.label().is_none() && self.frame().loop_depth > 0 => {
+            Statement::Continue(c)
+                if c.label().is_none() && self.frame().breakables.last() == Some(&true) =>
+            {
                 out.push(Stmt::Continue)
+            }
+            Statement::Switch(switch) => {
+                self.scopes.push(HashMap::new());
+                let result = self.switch(switch, out);
+                self.scopes.pop();
+                result?;
             }
             other => {
                 return Err(unsupported(format!(
@@ -797,7 +918,7 @@ impl<'a> Lowerer<'a> {
             Some(ForLoopInitializer::Var(var)) => {
                 let scope = self.frame().var_scope;
                 for var in var.0.as_ref() {
-                    self.declare(var, false, scope, out)?;
+                    self.declare(var, false, true, scope, out)?;
                 }
             }
             Some(ForLoopInitializer::Lexical(lexical)) => {
@@ -822,10 +943,92 @@ impl<'a> Lowerer<'a> {
         Ok(())
     }
 
+    /// `switch` with constant cases: the discriminant is compared (`===`) with each case
+    /// in source order to find the clause index `k` (the default clause's, or +Infinity),
+    /// then a one-pass loop (the target of `break`) runs every clause `i >= k`, which is
+    /// JS fall-through.
+    fn switch(
+        &mut self,
+        switch: &'a boa_engine::ast::statement::Switch,
+        out: &mut Vec<Stmt>,
+    ) -> Result<(), WasmError> {
+        let discriminant = self.expr(switch.val())?;
+        let ty = discriminant.ty();
+        let d = self.new_local(ty);
+        out.push(Stmt::Expr(Expr::Set(d, ty, bx(discriminant))));
+        let k = self.new_local(Ty::Num);
+        let set_k = |i: f64| vec![Stmt::Expr(Expr::Set(k, Ty::Num, bx(Expr::Num(i))))];
+        let mut arms = Vec::new();
+        let mut default = f64::INFINITY;
+        for (i, case) in switch.cases().iter().enumerate() {
+            let Some(condition) = case.condition() else {
+                default = i as f64;
+                continue;
+            };
+            let literal_bool = match strip_parens(condition) {
+                Expression::Literal(lit) => match lit.kind() {
+                    LiteralKind::Bool(b) => Some(*b),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let test = match (ty, self.const_eval(condition), literal_bool) {
+                (Ty::Num, Some(CVal::Num(v)), _) => cmp(Cmp::Eq, get(d), Expr::Num(v)),
+                (Ty::Bool, _, Some(b)) => Expr::BoolEq {
+                    ne: false,
+                    a: bx(Expr::Get(d, Ty::Bool)),
+                    b: bx(Expr::Bool(b)),
+                },
+                // Strict equality between a Boolean and a Number never holds.
+                (Ty::Bool, Some(CVal::Num(_)), _) | (Ty::Num, _, Some(_)) => continue,
+                _ => return Err(unsupported("switch case that is not a constant")),
+            };
+            arms.push((test, set_k(i as f64)));
+        }
+        out.extend(chain(arms, set_k(default)));
+        self.frame().breakables.push(false);
+        let mut body = Vec::new();
+        let mut result = Ok(());
+        for (i, case) in switch.cases().iter().enumerate() {
+            if case
+                .body()
+                .statements()
+                .iter()
+                .any(|item| matches!(item, StatementListItem::Declaration(_)))
+            {
+                // A clause entered by fall-through or a jump may read it uninitialised
+                // (a ReferenceError in JS).
+                result = Err(unsupported("let/const directly in a switch case"));
+                break;
+            }
+            match self.stmts(case.body().statements()) {
+                Ok(stmts) => body.push(Stmt::If(
+                    cmp(Cmp::Le, get(k), Expr::Num(i as f64)),
+                    stmts,
+                    Vec::new(),
+                )),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.frame().breakables.pop();
+        result?;
+        body.push(Stmt::Break);
+        out.push(Stmt::Loop {
+            cond: None,
+            body,
+            update: None,
+            test_first: true,
+        });
+        Ok(())
+    }
+
     fn loop_body(&mut self, body: &'a Statement) -> Result<Vec<Stmt>, WasmError> {
-        self.frame().loop_depth += 1;
+        self.frame().breakables.push(true);
         let result = self.block(body);
-        self.frame().loop_depth -= 1;
+        self.frame().breakables.pop();
         result
     }
 
@@ -921,15 +1124,10 @@ impl<'a> Lowerer<'a> {
         value: &'a Expression,
         prefix: &mut Vec<Stmt>,
     ) -> Result<(), WasmError> {
-        if let Expression::ArrayLiteral(array) = strip_parens(value) {
-            for element in array.as_ref().iter().flatten() {
-                let e = self.expr(element)?;
-                prefix.push(Stmt::Expr(e));
-            }
-            return Ok(());
+        match self.value(value)? {
+            Val::Array(elements) => prefix.extend(elements.into_iter().map(Stmt::Expr)),
+            Val::Scalar(e) => prefix.push(Stmt::Expr(e)),
         }
-        let e = self.expr(value)?;
-        prefix.push(Stmt::Expr(e));
         Ok(())
     }
 
@@ -954,32 +1152,20 @@ impl<'a> Lowerer<'a> {
                 prefix.push(Stmt::Expr(e));
             }
         };
-        match strip_parens(value) {
-            Expression::ArrayLiteral(array) => {
-                let elements = array.as_ref();
+        match self.value(value)? {
+            Val::Array(elements) => {
                 if elements.len() < bands {
                     return Err(unsupported(format!(
                         "evaluatePixel returns {} values for {bands} output bands",
                         elements.len()
                     )));
                 }
-                for (k, element) in elements.iter().enumerate() {
-                    match element {
-                        Some(Expression::Spread(_)) | None => {
-                            return Err(unsupported("spread or hole in the returned array"))
-                        }
-                        Some(e) => {
-                            let e = self.expr(e)?;
-                            store(self, k, e);
-                        }
-                    }
+                for (k, e) in elements.into_iter().enumerate() {
+                    store(self, k, e);
                 }
             }
-            e if bands == 1 => {
-                let e = self.expr(e)?;
-                store(self, 0, e);
-            }
-            _ => {
+            Val::Scalar(e) if bands == 1 => store(self, 0, e),
+            Val::Scalar(_) => {
                 return Err(unsupported(
                     "evaluatePixel must return an array literal to be compiled",
                 ))
@@ -1012,6 +1198,10 @@ impl<'a> Lowerer<'a> {
                 global,
             }) => Ok((*local, *ty, *constant, *global)),
             Some(Bind::Unusable(reason)) => Err(unsupported(reason.clone())),
+            Some(Bind::Const(_) | Bind::Array(_)) => Err(unsupported(format!(
+                "array value '{}' used as a number",
+                self.name(sym)
+            ))),
             None => Err(unsupported(format!(
                 "unknown identifier '{}'",
                 self.name(sym)
@@ -1130,9 +1320,11 @@ impl<'a> Lowerer<'a> {
         let field = match simple.field() {
             PropertyAccessField::Const(ident) => self.name(ident.sym()),
             PropertyAccessField::Expr(e) => match strip_parens(e) {
-                Expression::Literal(lit) => match lit.as_string() {
-                    Some(sym) => self.name(sym),
-                    None => return Err(unsupported("computed property access")),
+                Expression::Literal(lit) => match (lit.as_string(), lit.kind()) {
+                    (Some(sym), _) => self.name(sym),
+                    // `x[2]`: the key is the Number's string form.
+                    (None, LiteralKind::Int(v)) => v.to_string(),
+                    _ => return Err(unsupported("computed property access")),
                 },
                 _ => return Err(unsupported("computed property access")),
             },
@@ -1141,6 +1333,9 @@ impl<'a> Lowerer<'a> {
             return Err(unsupported("property access on an expression"));
         };
         let object_sym = object.sym();
+        if let Some(e) = self.element(object_sym, &field)? {
+            return Ok(e);
+        }
         let samples = self.frame().samples;
         if samples == Some(object_sym) && self.is_unbound(object_sym) {
             let Some(band) = self.input_bands.iter().position(|b| *b == field) else {
@@ -1364,6 +1559,12 @@ impl<'a> Lowerer<'a> {
     }
 
     fn call(&mut self, callee: &'a Expression, args: &'a [Expression]) -> Result<Expr, WasmError> {
+        if let Some(v) = self.intrinsic(callee, args)? {
+            return match v {
+                Val::Scalar(e) => Ok(e),
+                Val::Array(_) => Err(unsupported("array value used as a number")),
+            };
+        }
         match strip_parens(callee) {
             Expression::PropertyAccess(PropertyAccess::Simple(simple)) => {
                 let Expression::Identifier(object) = strip_parens(simple.target()) else {
@@ -1473,8 +1674,12 @@ impl<'a> Lowerer<'a> {
         if method == "max" || method == "min" || method == "hypot" {
             let mut values = Vec::with_capacity(args.len());
             for a in args {
-                if matches!(a, Expression::Spread(_)) {
-                    return Err(unsupported("spread argument"));
+                if let Expression::Spread(spread) = a {
+                    match self.value(spread.target())? {
+                        Val::Array(elements) => values.extend(elements.into_iter().map(to_num)),
+                        Val::Scalar(_) => return Err(unsupported("spread of a non-array")),
+                    }
+                    continue;
                 }
                 values.push(to_num(self.expr(a)?));
             }
@@ -1554,8 +1759,6 @@ impl<'a> Lowerer<'a> {
         if self.inline_stack.len() >= MAX_INLINE_DEPTH {
             return Err(unsupported("functions nested too deeply to inline"));
         }
-        let params: &FormalParameterList = function.parameters();
-        let mut body = Vec::new();
         let mut values = Vec::new();
         for a in args {
             if matches!(a, Expression::Spread(_)) {
@@ -1563,6 +1766,21 @@ impl<'a> Lowerer<'a> {
             }
             values.push(self.expr(a)?);
         }
+        self.inline_stack.push(sym);
+        let result = self.inline_with(function.parameters(), function.body(), values);
+        self.inline_stack.pop();
+        result
+    }
+
+    /// Inlines a function body with `values` bound to its parameters (missing ones are
+    /// undefined, extra ones evaluated and dropped).
+    fn inline_with(
+        &mut self,
+        params: &'a FormalParameterList,
+        function_body: &'a FunctionBody,
+        values: Vec<Expr>,
+    ) -> Result<Expr, WasmError> {
+        let mut body = Vec::new();
         let mut scope = HashMap::new();
         let mut values = values.into_iter();
         for param in params.as_ref() {
@@ -1591,20 +1809,22 @@ impl<'a> Lowerer<'a> {
         for extra in values {
             body.push(Stmt::Expr(extra));
         }
-        self.inline_stack.push(sym);
         self.scopes.push(scope);
         self.frames.push(FnFrame {
             var_scope: self.scopes.len() - 1,
             samples: None,
             ret_ty: None,
             is_pixel: false,
-            loop_depth: 0,
+            breakables: Vec::new(),
+            hoisted: Vec::new(),
         });
-        let result = self.function_body(function.body());
+        let result = self.function_body(function_body);
         let frame = self.frames.pop();
         self.scopes.pop();
-        self.inline_stack.pop();
         let stmts = result?;
+        if let Some(f) = &frame {
+            body.extend(hoist(&f.hoisted));
+        }
         let ty = frame.and_then(|f| f.ret_ty).unwrap_or(Ty::Num);
         if ty == Ty::Bool && !always_returns(&stmts) {
             return Err(unsupported(
@@ -1618,6 +1838,20 @@ impl<'a> Lowerer<'a> {
     fn function_body(&mut self, body: &'a FunctionBody) -> Result<Vec<Stmt>, WasmError> {
         self.stmts(body.statements())
     }
+}
+
+/// Initialises hoisted `var` locals to undefined (NaN, or false for a Boolean).
+fn hoist(locals: &[(u32, Ty)]) -> Vec<Stmt> {
+    locals
+        .iter()
+        .map(|(local, ty)| {
+            let undefined = match ty {
+                Ty::Num => Expr::Num(f64::NAN),
+                Ty::Bool => Expr::Bool(false),
+            };
+            Stmt::Expr(Expr::Set(*local, *ty, Box::new(undefined)))
+        })
+        .collect()
 }
 
 fn literal_number(kind: &LiteralKind) -> Option<f64> {
@@ -1696,5 +1930,1154 @@ fn expression_kind(e: &Expression) -> &'static str {
         Expression::This(_) => "this",
         Expression::Spread(_) => "spread",
         _ => "expression",
+    }
+}
+
+// ---- fixed-size arrays, constant tables and the prelude helpers as intrinsics ----
+//
+// Each intrinsic expands to IR that performs exactly the floating-point operations of
+// src/evalscript/prelude.js in the same order (constant subexpressions such as
+// `limits[i] - limits[i - 1]` are folded here with the same f64 operation), so results
+// are bit-identical to the boa tier.
+
+/// A compile-time value: a Number, a (nested) array of them, or a visualizer.
+#[derive(Debug, Clone)]
+enum CVal {
+    Num(f64),
+    Arr(Vec<CVal>),
+    Viz(Viz),
+}
+
+impl CVal {
+    /// True for an array of Numbers only.
+    fn is_flat(&self) -> bool {
+        matches!(self, CVal::Arr(items) if items.iter().all(|c| matches!(c, CVal::Num(_))))
+    }
+
+    fn nums(&self) -> Option<Vec<f64>> {
+        match self {
+            CVal::Arr(items) => items
+                .iter()
+                .map(|c| match c {
+                    CVal::Num(v) => Some(*v),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    }
+}
+
+/// A helper-library visualizer constructed at top level with constant arguments.
+#[derive(Debug, Clone)]
+enum Viz {
+    /// HighlightCompressVisualizer (`compress`), its `Single` variant, or DefaultVisualizer.
+    Stretch {
+        min: f64,
+        max: f64,
+        gain: f64,
+        offset: f64,
+        gamma: f64,
+        kind: StretchKind,
+    },
+    /// ColorRampVisualizer: breakpoints and 0..255 channels.
+    Ramp { vals: Vec<f64>, rgb: Vec<[f64; 3]> },
+    /// ColorMapVisualizer: sorted breakpoints and 0..255 channels.
+    Map { vals: Vec<f64>, rgb: Vec<[f64; 3]> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StretchKind {
+    Highlight,
+    HighlightSingle,
+    Default,
+}
+
+/// A lowered value: one Number/Boolean, or a fixed-size array whose element expressions
+/// must be evaluated once each, in order (the first may carry the side effects of all).
+enum Val {
+    Scalar(Expr),
+    Array(Vec<Expr>),
+}
+
+/// Helper names that are intrinsics (when the script does not redefine them).
+const INTRINSIC_FNS: [&str; 6] = [
+    "index",
+    "colorBlend",
+    "valueInterpolate",
+    "valueMap",
+    "colorMap",
+    "combine",
+];
+const VIZ_CLASSES: [&str; 5] = [
+    "HighlightCompressVisualizer",
+    "HighlightCompressVisualizerSingle",
+    "DefaultVisualizer",
+    "ColorRampVisualizer",
+    "ColorMapVisualizer",
+];
+/// Methods whose call does not let a receiver escape or change.
+const SAFE_METHODS: [&str; 6] = [
+    "process",
+    "processList",
+    "createDefaultColorMap",
+    "createRedTemperature",
+    "createWhiteGreen",
+    "createBlueRed",
+];
+
+/// Which names are used in ways that could alias or mutate what they hold, anywhere in
+/// the script (setup and hooks included, which boa runs and the compiler never sees).
+/// A table or visualizer is only folded at compile time when its name appears solely as
+/// a whole argument of an intrinsic or `new`, as a `process`/`processList` receiver, or
+/// (flat Number arrays only) in element reads.
+#[derive(Default)]
+struct Escapes {
+    /// Used as a plain value, mutated, or receiver of another method.
+    escaped: HashSet<Sym>,
+    /// Roots of property reads (`x[0]`, `x.points`).
+    read: HashSet<Sym>,
+    /// Names of the helpers, visualizer classes, safe methods and `Math`/`Number`.
+    interner_names: HashMap<Sym, String>,
+    /// Functions the script declares (they shadow helpers of the same name).
+    user_fns: HashSet<Sym>,
+    /// `this`, `globalThis` or `eval` appear: globals may change behind any name.
+    dynamic: bool,
+}
+
+impl Escapes {
+    fn new(interner: &Interner, user_fns: HashSet<Sym>) -> Self {
+        let mut interner_names = HashMap::new();
+        for name in INTRINSIC_FNS
+            .iter()
+            .chain(&VIZ_CLASSES)
+            .chain(&SAFE_METHODS)
+            .chain(&["Math", "Number", "globalThis", "eval", "Function"])
+        {
+            if let Some(sym) = interner.get(*name) {
+                interner_names.insert(sym, name.to_string());
+            }
+        }
+        Escapes {
+            interner_names,
+            user_fns,
+            ..Escapes::default()
+        }
+    }
+
+    fn whole_only(&self, sym: Sym, value: &CVal) -> bool {
+        !self.dynamic
+            && !self.escaped.contains(&sym)
+            && (value.is_flat() || !self.read.contains(&sym))
+    }
+
+    fn named(&self, sym: Sym, list: &[&str]) -> bool {
+        self.interner_names
+            .get(&sym)
+            .is_some_and(|n| list.contains(&n.as_str()))
+    }
+
+    fn finish(&mut self) {
+        let dynamic = self
+            .escaped
+            .iter()
+            .any(|s| self.named(*s, &["globalThis", "eval", "Function"]));
+        self.dynamic |= dynamic;
+    }
+}
+
+fn root_ident(e: &Expression) -> Option<Sym> {
+    match strip_parens(e) {
+        Expression::Identifier(id) => Some(id.sym()),
+        Expression::PropertyAccess(PropertyAccess::Simple(s)) => root_ident(s.target()),
+        _ => None,
+    }
+}
+
+impl<'ast> Visitor<'ast> for Escapes {
+    type BreakTy = ();
+
+    fn visit_expression(&mut self, node: &'ast Expression) -> ControlFlow<()> {
+        match node {
+            Expression::Identifier(id) => {
+                self.escaped.insert(id.sym());
+                ControlFlow::Continue(())
+            }
+            Expression::PropertyAccess(PropertyAccess::Simple(s)) => {
+                if let Some(root) = root_ident(s.target()) {
+                    self.read.insert(root);
+                    let mut t = strip_parens(s.target());
+                    // Visit computed keys along the chain, not the root itself.
+                    if let PropertyAccessField::Expr(k) = s.field() {
+                        self.visit_expression(k)?;
+                    }
+                    while let Expression::PropertyAccess(PropertyAccess::Simple(inner)) = t {
+                        if let PropertyAccessField::Expr(k) = inner.field() {
+                            self.visit_expression(k)?;
+                        }
+                        t = strip_parens(inner.target());
+                    }
+                    ControlFlow::Continue(())
+                } else {
+                    node.visit_with(self)
+                }
+            }
+            Expression::Call(call) => {
+                let callee = strip_parens(call.function());
+                let mut args_safe = false;
+                match callee {
+                    Expression::Identifier(f) => {
+                        // A helper function called directly only reads its arguments.
+                        args_safe = self.named(f.sym(), &INTRINSIC_FNS)
+                            && !self.user_fns.contains(&f.sym());
+                    }
+                    Expression::PropertyAccess(PropertyAccess::Simple(s)) => {
+                        let method = match s.field() {
+                            PropertyAccessField::Const(m) => Some(m.sym()),
+                            PropertyAccessField::Expr(_) => None,
+                        };
+                        let safe = method.is_some_and(|m| self.is_safe_method(m));
+                        match (strip_parens(s.target()), safe) {
+                            (Expression::Identifier(_), true) => {}
+                            (Expression::Identifier(id), false) => {
+                                if !self.is_math(id.sym()) {
+                                    self.escaped.insert(id.sym());
+                                }
+                            }
+                            _ => {
+                                if let Some(root) = root_ident(s.target()) {
+                                    self.escaped.insert(root);
+                                }
+                                self.visit_expression(s.target())?;
+                            }
+                        }
+                        if let PropertyAccessField::Expr(k) = s.field() {
+                            self.visit_expression(k)?;
+                        }
+                    }
+                    other => self.visit_expression(other)?,
+                }
+                for a in call.args() {
+                    match (args_safe, strip_parens(a)) {
+                        (true, Expression::Identifier(_)) => {}
+                        _ => self.visit_expression(a)?,
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+            Expression::New(new) => {
+                // The visualizer constructors copy their tables (never keep a reference
+                // that `process` reads).
+                let safe = match strip_parens(new.constructor()) {
+                    Expression::Identifier(c) => {
+                        self.named(c.sym(), &VIZ_CLASSES) && !self.user_fns.contains(&c.sym())
+                    }
+                    other => {
+                        self.visit_expression(other)?;
+                        false
+                    }
+                };
+                for a in new.arguments() {
+                    if !safe || !matches!(strip_parens(a), Expression::Identifier(_)) {
+                        self.visit_expression(a)?;
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+            Expression::Unary(u) if u.op() == UnaryOp::Delete => {
+                if let Some(root) = root_ident(u.target()) {
+                    self.escaped.insert(root);
+                }
+                node.visit_with(self)
+            }
+            Expression::Assign(a) => {
+                if let AssignTarget::Access(PropertyAccess::Simple(s)) = a.lhs() {
+                    if let Some(root) = root_ident(s.target()) {
+                        self.escaped.insert(root);
+                    }
+                }
+                node.visit_with(self)
+            }
+            Expression::Update(u) => {
+                if let UpdateTarget::PropertyAccess(PropertyAccess::Simple(s)) = u.target() {
+                    if let Some(root) = root_ident(s.target()) {
+                        self.escaped.insert(root);
+                    }
+                }
+                node.visit_with(self)
+            }
+            Expression::This(_) => {
+                self.dynamic = true;
+                ControlFlow::Continue(())
+            }
+            Expression::Spread(spread) => match strip_parens(spread.target()) {
+                // Spreading copies the elements: only a read.
+                Expression::Identifier(id) => {
+                    self.read.insert(id.sym());
+                    ControlFlow::Continue(())
+                }
+                _ => node.visit_with(self),
+            },
+            _ => node.visit_with(self),
+        }
+    }
+
+    fn visit_property_definition(&mut self, node: &'ast PropertyDefinition) -> ControlFlow<()> {
+        if let PropertyDefinition::IdentifierReference(id) = node {
+            self.escaped.insert(id.sym());
+        }
+        node.visit_with(self)
+    }
+}
+
+impl Escapes {
+    fn is_safe_method(&self, m: Sym) -> bool {
+        self.named(m, &SAFE_METHODS)
+    }
+
+    fn is_math(&self, s: Sym) -> bool {
+        self.named(s, &["Math", "Number"])
+    }
+}
+
+/// JS ToInt32.
+fn to_int32(x: f64) -> i32 {
+    if !x.is_finite() {
+        return 0;
+    }
+    let m = x.trunc().rem_euclid(4_294_967_296.0);
+    (if m >= 2_147_483_648.0 {
+        m - 4_294_967_296.0
+    } else {
+        m
+    }) as i32
+}
+
+/// prelude `to255`: a hex int as its channels, or a normalized `[r, g, b]` times 255.
+fn to255(color: &CVal) -> Option<[f64; 3]> {
+    match color {
+        CVal::Num(c) => {
+            let c = to_int32(*c);
+            Some([
+                f64::from((c >> 16) & 0xff),
+                f64::from((c >> 8) & 0xff),
+                f64::from(c & 0xff),
+            ])
+        }
+        CVal::Arr(_) => {
+            let n = color.nums()?;
+            if n.len() < 3 {
+                return None;
+            }
+            Some([n[0] * 255.0, n[1] * 255.0, n[2] * 255.0])
+        }
+        CVal::Viz(_) => None,
+    }
+}
+
+/// `[position, colour]` pairs with Number positions (never NaN: JS sort would then
+/// depend on the algorithm).
+fn pairs(c: &CVal) -> Option<Vec<(f64, CVal)>> {
+    let CVal::Arr(items) = c else { return None };
+    items
+        .iter()
+        .map(|p| match p {
+            CVal::Arr(pc) if pc.len() >= 2 => match &pc[0] {
+                CVal::Num(v) if !v.is_nan() => Some((*v, pc[1].clone())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Stable ascending sort by position, as `sort((a, b) => a[0] - b[0])`.
+fn sort_pairs<T>(p: &mut [(f64, T)]) {
+    p.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+}
+
+/// `new ColorRampVisualizer(ramps, minVal, maxVal)`.
+fn color_ramp(ramps: &CVal, min: Option<f64>, max: Option<f64>) -> Option<Viz> {
+    let mut pts: Vec<(f64, [f64; 3])> = pairs(ramps)?
+        .into_iter()
+        .map(|(v, c)| to255(&c).map(|rgb| (v, rgb)))
+        .collect::<Option<_>>()?;
+    if pts.is_empty() {
+        return None;
+    }
+    sort_pairs(&mut pts);
+    let (lo, hi) = (pts[0].0, pts[pts.len() - 1].0);
+    if (min.is_some() || max.is_some()) && hi != lo {
+        let (nlo, nhi) = (min.unwrap_or(lo), max.unwrap_or(hi));
+        for p in &mut pts {
+            p.0 = nlo + (p.0 - lo) * (nhi - nlo) / (hi - lo);
+        }
+    }
+    Some(Viz::Ramp {
+        vals: pts.iter().map(|p| p.0).collect(),
+        rgb: pts.iter().map(|p| p.1).collect(),
+    })
+}
+
+/// `new ColorMapVisualizer(pairs)`.
+fn color_map(p: &CVal) -> Option<Viz> {
+    let mut pts = pairs(p)?;
+    if pts.is_empty() {
+        return None;
+    }
+    sort_pairs(&mut pts);
+    let rgb = pts.iter().map(|(_, c)| to255(c)).collect::<Option<_>>()?;
+    Some(Viz::Map {
+        vals: pts.iter().map(|p| p.0).collect(),
+        rgb,
+    })
+}
+
+fn hex_pairs(table: &[(f64, i32)]) -> CVal {
+    CVal::Arr(
+        table
+            .iter()
+            .map(|(p, c)| CVal::Arr(vec![CVal::Num(*p), CVal::Num(f64::from(*c))]))
+            .collect(),
+    )
+}
+
+const DEFAULT_COLOR_MAP: [(f64, i32); 13] = [
+    (-1.0, 0x000000),
+    (-0.2, 0xff0000),
+    (-0.1, 0x9a0000),
+    (0.0, 0x660000),
+    (0.1, 0xffff33),
+    (0.2, 0xcccc33),
+    (0.3, 0x666600),
+    (0.4, 0x33ffff),
+    (0.5, 0x33cccc),
+    (0.6, 0x006666),
+    (0.7, 0x33ff33),
+    (0.8, 0x33cc33),
+    (0.9, 0x006600),
+];
+const BLUE_RED: [(f64, i32); 6] = [
+    (1.0, 0x000080),
+    (0.875, 0x0000ff),
+    (0.625, 0x00ffff),
+    (0.375, 0xffff00),
+    (0.125, 0xff0000),
+    (0.0, 0x800000),
+];
+const RED_TEMPERATURE: [(f64, i32); 5] = [
+    (1.0, 0x000000),
+    (0.525, 0xae0000),
+    (0.3, 0xff6e00),
+    (0.25, 0xff8600),
+    (0.0, 0xffffff),
+];
+const GREEN_WHITE: [(f64, i32); 4] = [
+    (1.0, 0x000000),
+    (0.6, 0x006600),
+    (0.3, 0x80b300),
+    (0.0, 0xffffff),
+];
+
+/// Nested `if`/`else if` chain: the first arm whose condition holds runs.
+fn chain(arms: Vec<(Expr, Vec<Stmt>)>, last: Vec<Stmt>) -> Vec<Stmt> {
+    arms.into_iter()
+        .rev()
+        .fold(last, |acc, (cond, body)| vec![Stmt::If(cond, body, acc)])
+}
+
+fn get(local: u32) -> Expr {
+    Expr::Get(local, Ty::Num)
+}
+
+fn bx(e: Expr) -> Box<Expr> {
+    Box::new(e)
+}
+
+fn add(a: Expr, b: Expr) -> Expr {
+    Expr::Arith(Arith::Add, bx(a), bx(b))
+}
+fn sub(a: Expr, b: Expr) -> Expr {
+    Expr::Arith(Arith::Sub, bx(a), bx(b))
+}
+fn mul(a: Expr, b: Expr) -> Expr {
+    Expr::Arith(Arith::Mul, bx(a), bx(b))
+}
+fn div(a: Expr, b: Expr) -> Expr {
+    Expr::Arith(Arith::Div, bx(a), bx(b))
+}
+fn cmp(op: Cmp, a: Expr, b: Expr) -> Expr {
+    Expr::Cmp(op, bx(a), bx(b))
+}
+
+/// A colour-table entry: a Number (scalar result) or an array of Numbers.
+fn entry(c: &CVal) -> Option<(bool, Vec<f64>)> {
+    match c {
+        CVal::Num(v) => Some((false, vec![*v])),
+        CVal::Arr(_) => c.nums().map(|n| (true, n)),
+        CVal::Viz(_) => None,
+    }
+}
+
+/// Entries of one shape (all Numbers, or all arrays of one length).
+fn entries(c: &CVal, min_array_len: usize) -> Option<(bool, Vec<Vec<f64>>)> {
+    let CVal::Arr(items) = c else { return None };
+    let mut shape = None;
+    let mut out = Vec::new();
+    for item in items {
+        let (is_array, values) = entry(item)?;
+        if is_array && values.len() < min_array_len {
+            return None;
+        }
+        match shape {
+            None => shape = Some((is_array, values.len())),
+            Some(s) if s != (is_array, values.len()) => return None,
+            _ => {}
+        }
+        out.push(values);
+    }
+    shape.map(|(is_array, _)| (is_array, out))
+}
+
+impl<'a> Lowerer<'a> {
+    /// Lowers `e` as a value that may be a fixed-size array.
+    fn value(&mut self, e: &'a Expression) -> Result<Val, WasmError> {
+        self.count()?;
+        match strip_parens(e) {
+            Expression::ArrayLiteral(array) => {
+                let mut out = Vec::new();
+                for element in array.as_ref() {
+                    match element {
+                        None => return Err(unsupported("hole in an array literal")),
+                        Some(Expression::Spread(spread)) => match self.value(spread.target())? {
+                            Val::Array(elements) => out.extend(elements),
+                            Val::Scalar(_) => return Err(unsupported("spread of a non-array")),
+                        },
+                        Some(e) => out.push(self.expr(e)?),
+                    }
+                }
+                Ok(Val::Array(out))
+            }
+            Expression::Identifier(id) => match self.lookup(id.sym()) {
+                Some(Bind::Array(locals)) => {
+                    Ok(Val::Array(locals.iter().map(|l| get(*l)).collect()))
+                }
+                Some(Bind::Const(c)) => match c.nums() {
+                    Some(n) => Ok(Val::Array(n.into_iter().map(Expr::Num).collect())),
+                    None => Err(unsupported("nested table used as a value")),
+                },
+                _ => Ok(Val::Scalar(self.expr(e)?)),
+            },
+            Expression::Call(call) => match self.intrinsic(call.function(), call.args())? {
+                Some(v) => Ok(v),
+                None => match self.map_call(call)? {
+                    Some(v) => Ok(v),
+                    None => Ok(Val::Scalar(self.expr(e)?)),
+                },
+            },
+            _ => Ok(Val::Scalar(self.expr(e)?)),
+        }
+    }
+
+    /// `array.map(function (v, i) { ... })` on a fixed-size array: the receiver is
+    /// evaluated whole, then the callback is inlined once per element, in order.
+    fn map_call(
+        &mut self,
+        call: &'a boa_engine::ast::expression::Call,
+    ) -> Result<Option<Val>, WasmError> {
+        let Expression::PropertyAccess(PropertyAccess::Simple(s)) = strip_parens(call.function())
+        else {
+            return Ok(None);
+        };
+        let PropertyAccessField::Const(method) = s.field() else {
+            return Ok(None);
+        };
+        if self.name(method.sym()) != "map" || call.args().len() != 1 {
+            return Ok(None);
+        }
+        let (params, body) = match strip_parens(&call.args()[0]) {
+            Expression::FunctionExpression(f) => (f.parameters(), f.body()),
+            Expression::ArrowFunction(f) => (f.parameters(), f.body()),
+            _ => return Ok(None),
+        };
+        if let Expression::Identifier(id) = strip_parens(s.target()) {
+            if !matches!(self.lookup(id.sym()), Some(Bind::Array(_) | Bind::Const(_))) {
+                return Ok(None);
+            }
+        }
+        if params.as_ref().len() > 2 {
+            return Err(unsupported("map callback that takes the array"));
+        }
+        let Val::Array(elements) = self.value(s.target())? else {
+            return Err(unsupported("map on a value that is not a fixed-size array"));
+        };
+        let mut pre = Vec::new();
+        let locals = self.materialize(elements, &mut pre);
+        let mut out = Vec::new();
+        for (i, local) in locals.iter().enumerate() {
+            let e = self.inline_with(params, body, vec![get(*local), Expr::Num(i as f64)])?;
+            out.push(e);
+        }
+        let Some(first) = out.first_mut() else {
+            return Err(unsupported("map on an empty array"));
+        };
+        let ty = first.ty();
+        let head = std::mem::replace(first, Expr::Num(0.0));
+        pre.push(Stmt::FnReturn(head));
+        *first = Expr::Inline(pre, ty);
+        Ok(Some(Val::Array(out)))
+    }
+
+    /// Evaluates array elements in order into fresh locals.
+    fn materialize(&mut self, elements: Vec<Expr>, out: &mut Vec<Stmt>) -> Vec<u32> {
+        elements
+            .into_iter()
+            .map(|e| {
+                let e = to_num(e);
+                let local = self.new_local(Ty::Num);
+                out.push(Stmt::Expr(Expr::Set(local, Ty::Num, bx(e))));
+                local
+            })
+            .collect()
+    }
+
+    /// `x[k]` (literal index) or `x.length` on a fixed-size array or table.
+    fn element(&mut self, sym: Sym, field: &str) -> Result<Option<Expr>, WasmError> {
+        let values: Vec<Expr> = match self.lookup(sym) {
+            Some(Bind::Array(locals)) => locals.iter().map(|l| get(*l)).collect(),
+            Some(Bind::Const(c)) => match c.nums() {
+                Some(n) => n.into_iter().map(Expr::Num).collect(),
+                None => return Err(unsupported("element of a nested table")),
+            },
+            _ => return Ok(None),
+        };
+        if field == "length" {
+            return Ok(Some(Expr::Num(values.len() as f64)));
+        }
+        match field.parse::<usize>() {
+            Ok(k) if k < values.len() && k.to_string() == field => Ok(Some(
+                values.into_iter().nth(k).unwrap_or(Expr::Num(f64::NAN)),
+            )),
+            _ => Err(unsupported("array index that is not a literal in range")),
+        }
+    }
+
+    /// A compile-time value, if `e` is one (no side effects).
+    fn const_eval(&self, e: &Expression) -> Option<CVal> {
+        match strip_parens(e) {
+            Expression::Literal(lit) => literal_number(lit.kind()).map(CVal::Num),
+            Expression::Unary(u) => match (u.op(), self.const_eval(u.target())?) {
+                (UnaryOp::Minus, CVal::Num(v)) => Some(CVal::Num(-v)),
+                (UnaryOp::Plus, CVal::Num(v)) => Some(CVal::Num(v)),
+                _ => None,
+            },
+            Expression::ArrayLiteral(array) => array
+                .as_ref()
+                .iter()
+                .map(|el| match el {
+                    Some(Expression::Spread(_)) | None => None,
+                    Some(e) => self.const_eval(e),
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(CVal::Arr),
+            Expression::Identifier(id) => match self.lookup(id.sym()) {
+                Some(Bind::Const(c)) => Some(c.clone()),
+                Some(Bind::Local {
+                    local,
+                    global: true,
+                    ..
+                }) => self.global_nums.get(local).map(|v| CVal::Num(*v)),
+                Some(_) => None,
+                None => match self.name(id.sym()).as_str() {
+                    "NaN" => Some(CVal::Num(f64::NAN)),
+                    "Infinity" => Some(CVal::Num(f64::INFINITY)),
+                    _ => None,
+                },
+            },
+            Expression::New(new) => {
+                let Expression::Identifier(class) = strip_parens(new.constructor()) else {
+                    return None;
+                };
+                if !self.helper_ok(class.sym()) {
+                    return None;
+                }
+                let args: Vec<CVal> = new
+                    .arguments()
+                    .iter()
+                    .map(|a| self.const_eval(a))
+                    .collect::<Option<_>>()?;
+                let num = |k: usize| -> Option<Option<f64>> {
+                    match args.get(k) {
+                        None => Some(None),
+                        Some(CVal::Num(v)) => Some(Some(*v)),
+                        Some(_) => None,
+                    }
+                };
+                let class = self.name(class.sym());
+                let kind = match class.as_str() {
+                    "HighlightCompressVisualizer" => Some(StretchKind::Highlight),
+                    "HighlightCompressVisualizerSingle" => Some(StretchKind::HighlightSingle),
+                    "DefaultVisualizer" => Some(StretchKind::Default),
+                    _ => None,
+                };
+                if let Some(kind) = kind {
+                    return Some(CVal::Viz(Viz::Stretch {
+                        min: num(0)?.unwrap_or(0.0),
+                        max: num(1)?.unwrap_or(1.0),
+                        gain: num(2)?.unwrap_or(1.0),
+                        offset: num(3)?.unwrap_or(0.0),
+                        gamma: num(4)?.unwrap_or(1.0),
+                        kind,
+                    }));
+                }
+                match class.as_str() {
+                    "ColorRampVisualizer" => {
+                        color_ramp(args.first()?, num(1)?, num(2)?).map(CVal::Viz)
+                    }
+                    "ColorMapVisualizer" => color_map(args.first()?).map(CVal::Viz),
+                    _ => None,
+                }
+            }
+            Expression::Call(call) => {
+                let Expression::PropertyAccess(PropertyAccess::Simple(s)) =
+                    strip_parens(call.function())
+                else {
+                    return None;
+                };
+                let (Expression::Identifier(class), PropertyAccessField::Const(method)) =
+                    (strip_parens(s.target()), s.field())
+                else {
+                    return None;
+                };
+                if !self.helper_ok(class.sym()) {
+                    return None;
+                }
+                let (class, method) = (self.name(class.sym()), self.name(method.sym()));
+                let args: Vec<f64> = call
+                    .args()
+                    .iter()
+                    .map(|a| match self.const_eval(a)? {
+                        CVal::Num(v) => Some(v),
+                        _ => None,
+                    })
+                    .collect::<Option<_>>()?;
+                match (class.as_str(), method.as_str(), args.as_slice()) {
+                    ("ColorMapVisualizer", "createDefaultColorMap", []) => {
+                        color_map(&hex_pairs(&DEFAULT_COLOR_MAP)).map(CVal::Viz)
+                    }
+                    ("ColorRampVisualizer", m, [min, max]) => {
+                        let table: &[(f64, i32)] = match m {
+                            "createRedTemperature" => &RED_TEMPERATURE,
+                            "createWhiteGreen" => &GREEN_WHITE,
+                            "createBlueRed" => &BLUE_RED,
+                            _ => return None,
+                        };
+                        // fromPositions: p = 1 is min.
+                        let moved: Vec<(f64, i32)> = table
+                            .iter()
+                            .map(|(p, c)| (min * p + max * (1.0 - p), *c))
+                            .collect();
+                        color_ramp(&hex_pairs(&moved), None, None).map(CVal::Viz)
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// True when the prelude helper `sym` is what the script sees under that name.
+    fn helper_ok(&self, sym: Sym) -> bool {
+        self.lookup(sym).is_none()
+            && !self.functions.contains_key(&sym)
+            && !self.assigned.contains(&sym)
+            && !self.escapes.escaped.contains(&sym)
+            && !self.escapes.read.contains(&sym)
+    }
+
+    /// Runs `stmts`, which set `locals`, and yields their values as the result.
+    fn pack(&self, mut stmts: Vec<Stmt>, locals: &[u32], array: bool) -> Val {
+        let first = locals.first().copied().unwrap_or(0);
+        stmts.push(Stmt::FnReturn(get(first)));
+        let head = Expr::Inline(stmts, Ty::Num);
+        if !array {
+            return Val::Scalar(head);
+        }
+        let mut out = vec![head];
+        out.extend(locals.iter().skip(1).map(|l| get(*l)));
+        Val::Array(out)
+    }
+
+    fn sets(locals: &[u32], values: Vec<Expr>) -> Vec<Stmt> {
+        locals
+            .iter()
+            .zip(values)
+            .map(|(l, v)| Stmt::Expr(Expr::Set(*l, Ty::Num, bx(v))))
+            .collect()
+    }
+
+    fn consts(values: &[f64]) -> Vec<Expr> {
+        values.iter().map(|v| Expr::Num(*v)).collect()
+    }
+
+    fn tmp(&mut self, e: Expr, out: &mut Vec<Stmt>) -> u32 {
+        let local = self.new_local(Ty::Num);
+        out.push(Stmt::Expr(Expr::Set(local, Ty::Num, bx(to_num(e)))));
+        local
+    }
+
+    /// Calls of helper functions and visualizer methods; `None` when `callee` is not one.
+    fn intrinsic(
+        &mut self,
+        callee: &'a Expression,
+        args: &'a [Expression],
+    ) -> Result<Option<Val>, WasmError> {
+        match strip_parens(callee) {
+            Expression::Identifier(id) => {
+                let name = self.name(id.sym());
+                if !INTRINSIC_FNS.contains(&name.as_str()) || !self.helper_ok(id.sym()) {
+                    return Ok(None);
+                }
+                if args.iter().any(|a| matches!(a, Expression::Spread(_))) {
+                    return Err(unsupported("spread argument"));
+                }
+                match name.as_str() {
+                    "index" => self.index(args).map(Some),
+                    "combine" => self.combine(args).map(Some),
+                    _ => self.table_lookup(&name, args).map(Some),
+                }
+            }
+            Expression::PropertyAccess(PropertyAccess::Simple(s)) => {
+                let (Expression::Identifier(object), PropertyAccessField::Const(method)) =
+                    (strip_parens(s.target()), s.field())
+                else {
+                    return Ok(None);
+                };
+                let viz = match self.lookup(object.sym()) {
+                    Some(Bind::Const(CVal::Viz(viz))) => viz.clone(),
+                    Some(Bind::Unusable(reason)) => return Err(unsupported(reason.clone())),
+                    _ => return Ok(None),
+                };
+                let method = self.name(method.sym());
+                if args.len() != 1 || matches!(args[0], Expression::Spread(_)) {
+                    return Err(unsupported(format!(
+                        "{method} with other than one argument"
+                    )));
+                }
+                match method.as_str() {
+                    "process" => {
+                        let v = self.expr(&args[0])?;
+                        Ok(Some(self.process(&viz, v)))
+                    }
+                    "processList" => {
+                        let Viz::Stretch { .. } = viz else {
+                            return Err(unsupported("processList of a colour visualizer"));
+                        };
+                        let Val::Array(elements) = self.value(&args[0])? else {
+                            return Err(unsupported("processList of a non-array"));
+                        };
+                        let mut pre = Vec::new();
+                        let locals = self.materialize(elements, &mut pre);
+                        let mut out = Vec::new();
+                        for l in locals {
+                            let Val::Scalar(e) = self.stretch(&viz, get(l), false) else {
+                                return Err(unsupported("processList"));
+                            };
+                            out.push(e);
+                        }
+                        if let Some(first) = out.first_mut() {
+                            let head = std::mem::replace(first, Expr::Num(0.0));
+                            pre.push(Stmt::FnReturn(head));
+                            *first = Expr::Inline(pre, Ty::Num);
+                        } else {
+                            return Err(unsupported("processList of an empty array"));
+                        }
+                        Ok(Some(Val::Array(out)))
+                    }
+                    other => Err(unsupported(format!("visualizer method {other}"))),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// prelude `index(x, y)`.
+    fn index(&mut self, args: &'a [Expression]) -> Result<Val, WasmError> {
+        let mut values = self.args(args, 2)?.into_iter();
+        let mut stmts = Vec::new();
+        let x = self.tmp(values.next().unwrap_or(Expr::Num(f64::NAN)), &mut stmts);
+        let y = self.tmp(values.next().unwrap_or(Expr::Num(f64::NAN)), &mut stmts);
+        let s = self.tmp(add(get(x), get(y)), &mut stmts);
+        stmts.push(Stmt::FnReturn(Expr::Cond(
+            bx(cmp(Cmp::Eq, get(s), Expr::Num(0.0))),
+            bx(Expr::Num(0.0)),
+            bx(div(sub(get(x), get(y)), get(s))),
+            Ty::Num,
+        )));
+        Ok(Val::Scalar(Expr::Inline(stmts, Ty::Num)))
+    }
+
+    /// prelude `combine(c1, c2, alpha)` on two arrays of one length.
+    fn combine(&mut self, args: &'a [Expression]) -> Result<Val, WasmError> {
+        if args.len() != 3 {
+            return Err(unsupported("combine with other than three arguments"));
+        }
+        let (Val::Array(a), Val::Array(b)) = (self.value(&args[0])?, self.value(&args[1])?) else {
+            return Err(unsupported("combine of hex colours"));
+        };
+        if a.len() != b.len() || a.is_empty() {
+            return Err(unsupported("combine of arrays of different lengths"));
+        }
+        let alpha = self.expr(&args[2])?;
+        let mut stmts = Vec::new();
+        let a = self.materialize(a, &mut stmts);
+        let b = self.materialize(b, &mut stmts);
+        let alpha = self.tmp(alpha, &mut stmts);
+        let locals: Vec<u32> = (0..a.len()).map(|_| self.new_local(Ty::Num)).collect();
+        let values = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| {
+                add(
+                    mul(get(alpha), get(*x)),
+                    mul(sub(Expr::Num(1.0), get(alpha)), get(*y)),
+                )
+            })
+            .collect();
+        stmts.extend(Self::sets(&locals, values));
+        Ok(self.pack(stmts, &locals, true))
+    }
+
+    /// prelude `colorBlend`/`valueInterpolate`, `valueMap` and `colorMap` with constant
+    /// tables.
+    fn table_lookup(&mut self, name: &str, args: &'a [Expression]) -> Result<Val, WasmError> {
+        if args.len() != 3 {
+            return Err(unsupported(format!(
+                "{name} with other than three arguments"
+            )));
+        }
+        let limits = self.const_eval(&args[1]).and_then(|c| c.nums());
+        let blend = name == "colorBlend" || name == "valueInterpolate";
+        let table = self
+            .const_eval(&args[2])
+            .and_then(|c| entries(&c, if blend { 2 } else { 1 }));
+        let (Some(limits), Some((is_array, colors))) = (limits, table) else {
+            for arg in &args[1..] {
+                if let Expression::Identifier(id) = strip_parens(arg) {
+                    if let Some(Bind::Unusable(reason)) = self.lookup(id.sym()) {
+                        return Err(unsupported(reason.clone()));
+                    }
+                }
+            }
+            return Err(unsupported(format!(
+                "{name} with tables that are not constant"
+            )));
+        };
+        let n = limits.len();
+        if n == 0 || colors.len() < n {
+            return Err(unsupported(format!(
+                "{name} with fewer colours than limits"
+            )));
+        }
+        let value = self.expr(&args[0])?;
+        let mut stmts = Vec::new();
+        let v = self.tmp(value, &mut stmts);
+        let width = colors[0].len();
+        let locals: Vec<u32> = (0..width).map(|_| self.new_local(Ty::Num)).collect();
+        let set = |values: Vec<Expr>| Self::sets(&locals, values);
+        let mut arms = Vec::new();
+        let last = if blend {
+            arms.push((
+                cmp(Cmp::Le, get(v), Expr::Num(limits[0])),
+                set(Self::consts(&colors[0])),
+            ));
+            for i in 1..n {
+                let w = limits[i] - limits[i - 1];
+                let body = if w == 0.0 {
+                    set(Self::consts(&colors[i]))
+                } else {
+                    let t = || div(sub(get(v), Expr::Num(limits[i - 1])), Expr::Num(w));
+                    set(colors[i - 1]
+                        .iter()
+                        .zip(&colors[i])
+                        .map(|(a, b)| add(Expr::Num(*a), mul(Expr::Num(b - a), t())))
+                        .collect())
+                };
+                arms.push((cmp(Cmp::Le, get(v), Expr::Num(limits[i])), body));
+            }
+            set(Self::consts(&colors[n - 1]))
+        } else {
+            let op = if name == "valueMap" { Cmp::Le } else { Cmp::Lt };
+            for (i, limit) in limits.iter().enumerate() {
+                arms.push((
+                    cmp(op, get(v), Expr::Num(*limit)),
+                    set(Self::consts(&colors[i])),
+                ));
+            }
+            set(Self::consts(&colors[colors.len() - 1]))
+        };
+        stmts.extend(chain(arms, last));
+        Ok(self.pack(stmts, &locals, is_array))
+    }
+
+    /// `viz.process(v)`.
+    fn process(&mut self, viz: &Viz, v: Expr) -> Val {
+        match viz {
+            Viz::Stretch { kind, .. } => {
+                let single = *kind == StretchKind::HighlightSingle;
+                self.stretch(viz, v, single)
+            }
+            Viz::Ramp { vals, rgb } => {
+                let mut stmts = Vec::new();
+                let v = self.tmp(v, &mut stmts);
+                let locals: Vec<u32> = (0..3).map(|_| self.new_local(Ty::Num)).collect();
+                let n = vals.len();
+                let fixed = |i: usize| -> Vec<Expr> {
+                    rgb[i]
+                        .iter()
+                        .map(|c| Expr::Num(Host::Round.eval(*c, 0.0) / 255.0))
+                        .collect()
+                };
+                let mut arms = vec![
+                    (
+                        Expr::Not(bx(cmp(Cmp::Gt, get(v), Expr::Num(vals[0])))),
+                        Self::sets(&locals, fixed(0)),
+                    ),
+                    (
+                        cmp(Cmp::Ge, get(v), Expr::Num(vals[n - 1])),
+                        Self::sets(&locals, fixed(n - 1)),
+                    ),
+                ];
+                // v is in (vals[0], vals[n-1]): `while (v > vals[i]) i++` stops at i <= n-1.
+                let segment = |i: usize| -> Vec<Expr> {
+                    let f = || {
+                        div(
+                            sub(get(v), Expr::Num(vals[i - 1])),
+                            Expr::Num(vals[i] - vals[i - 1]),
+                        )
+                    };
+                    (0..3)
+                        .map(|k| {
+                            let (a, b) = (rgb[i - 1][k], rgb[i][k]);
+                            div(
+                                Expr::Host(
+                                    Host::Round,
+                                    vec![add(Expr::Num(a), mul(Expr::Num(b - a), f()))],
+                                ),
+                                Expr::Num(255.0),
+                            )
+                        })
+                        .collect()
+                };
+                let last = if n >= 2 {
+                    for (i, val) in vals.iter().enumerate().take(n - 1).skip(1) {
+                        arms.push((
+                            Expr::Not(bx(cmp(Cmp::Gt, get(v), Expr::Num(*val)))),
+                            Self::sets(&locals, segment(i)),
+                        ));
+                    }
+                    Self::sets(&locals, segment(n - 1))
+                } else {
+                    Self::sets(&locals, fixed(0))
+                };
+                stmts.extend(chain(arms, last));
+                self.pack(stmts, &locals, true)
+            }
+            Viz::Map { vals, rgb } => {
+                let mut stmts = Vec::new();
+                let v = self.tmp(v, &mut stmts);
+                let locals: Vec<u32> = (0..3).map(|_| self.new_local(Ty::Num)).collect();
+                let color = |i: usize| -> Vec<Expr> {
+                    rgb[i].iter().map(|c| Expr::Num(c / 255.0)).collect()
+                };
+                let n = vals.len();
+                let arms = (1..n)
+                    .map(|i| {
+                        (
+                            Expr::Not(bx(cmp(Cmp::Le, Expr::Num(vals[i]), get(v)))),
+                            Self::sets(&locals, color(i - 1)),
+                        )
+                    })
+                    .collect();
+                stmts.extend(chain(arms, Self::sets(&locals, color(n - 1))));
+                self.pack(stmts, &locals, true)
+            }
+        }
+    }
+
+    /// HighlightCompressVisualizer / DefaultVisualizer `process(v)` (prelude `highlight`
+    /// and `stretch`).
+    fn stretch(&mut self, viz: &Viz, v: Expr, single: bool) -> Val {
+        let Viz::Stretch {
+            min,
+            max,
+            gain,
+            offset,
+            gamma,
+            kind,
+        } = viz
+        else {
+            return Val::Scalar(Expr::Num(f64::NAN));
+        };
+        let mut stmts = Vec::new();
+        let v = self.tmp(v, &mut stmts);
+        let x = self.new_local(Ty::Num);
+        let stretched = add(
+            div(
+                mul(Expr::Num(*gain), sub(get(v), Expr::Num(*min))),
+                Expr::Num(max - min),
+            ),
+            Expr::Num(*offset),
+        );
+        stmts.push(Stmt::Expr(Expr::Set(x, Ty::Num, bx(stretched))));
+        let pow = || {
+            Expr::Host(
+                Host::Pow,
+                vec![
+                    Expr::Arith(Arith::Max, bx(Expr::Num(0.0)), bx(get(x))),
+                    Expr::Num(*gamma),
+                ],
+            )
+        };
+        let clamp = Expr::Cond(
+            bx(cmp(Cmp::Lt, get(x), Expr::Num(0.0))),
+            bx(Expr::Num(0.0)),
+            bx(Expr::Cond(
+                bx(cmp(Cmp::Gt, get(x), Expr::Num(1.0))),
+                bx(Expr::Num(1.0)),
+                bx(get(x)),
+                Ty::Num,
+            )),
+            Ty::Num,
+        );
+        if *kind == StretchKind::Default {
+            if *gamma != 1.0 {
+                stmts.push(Stmt::FnReturn(pow()));
+            } else {
+                stmts.push(Stmt::FnReturn(clamp));
+            }
+        } else {
+            if *gamma != 1.0 {
+                stmts.push(Stmt::Expr(Expr::Set(x, Ty::Num, bx(pow()))));
+            }
+            if *max > 0.0 && *max < 1.0 {
+                let compressed = add(
+                    Expr::Num(0.92),
+                    mul(sub(get(x), Expr::Num(0.92)), Expr::Num(0.08 / 1.08)),
+                );
+                stmts.push(Stmt::If(
+                    cmp(Cmp::Gt, get(x), Expr::Num(0.92)),
+                    vec![Stmt::Expr(Expr::Set(x, Ty::Num, bx(compressed)))],
+                    Vec::new(),
+                ));
+            }
+            stmts.push(Stmt::FnReturn(clamp));
+        }
+        let e = Expr::Inline(stmts, Ty::Num);
+        if single {
+            Val::Array(vec![e])
+        } else {
+            Val::Scalar(e)
+        }
     }
 }

@@ -29,20 +29,41 @@
 //! Rust f64 methods boa 0.22 uses, so results are bit-identical. NaN payloads and signs
 //! are not specified (JS cannot observe them); every other bit, -0 included, matches.
 //!
-//! # ABI of a compiled (or, later, precompiled) module
+//! # ABI of a compiled or precompiled module
+//! Generated modules and users' precompiled modules (`precompiled`, which adds the setup
+//! exports and the `//!tessera-wasm` submission form) share this ABI:
 //! - Exports `memory` (32-bit linear memory, 64 KiB pages) and `run(n: i32)`.
 //! - Imports only functions `js.<name>` of type `(f64) -> f64` or `(f64, f64) -> f64`
 //!   (see `lower::Host`); a precompiled module may import any subset.
+//! - The I/O base `B` is 0, or, when the module exports an i32 global `__heap_base`
+//!   (wasm-ld's end of static data and stack), that value rounded up to a multiple of 8,
+//!   so a C or Rust module's own data is never overwritten. Generated modules use 0.
 //! - For a block of `n` pixels with `I` input bands and `O` output bands in total:
-//!   input plane `k` (f32, little endian) starts at byte `k * n * 4`; output plane `j`
-//!   (f64) starts at byte `align8(I * n * 4) + j * n * 8`. Pixel `i` of a plane is at
+//!   input plane `k` (f32, little endian) starts at byte `B + k * n * 4`; output plane `j`
+//!   (f64) starts at byte `B + align8(I * n * 4) + j * n * 8`. Pixel `i` of a plane is at
 //!   `start + i * 4` (inputs) or `start + i * 8` (outputs).
+//! - `n` is always a multiple of 4 (the host pads the last chunk of a block with stale
+//!   values and ignores their outputs), so a module may process 2 or 4 pixels at a time
+//!   with SIMD and no scalar tail; with `B` 0, every plane is then 16-byte aligned.
 //! - The host grows the memory to fit before calling `run`, writes the inputs, calls
 //!   `run(n)` once, and reads the outputs. `run` must not depend on anything but the
 //!   memory contents (the host may reuse an instance across blocks).
+//! - `run` (and instantiation) stop with `TimeBudget` when the epoch budget runs out; the
+//!   memory never grows past the cap.
+//!
+//! Generated modules (the host knows their shape, see `run.rs`) refine this: only the
+//! input bands `evaluatePixel` reads have planes (in band order), and with
+//! `CompiledProgram::compile_formatted` a FLOAT32 output band is an f32 plane (`n * 4`
+//! bytes: the module does the FLOAT32 formatting, `value as f32`, itself).
+//!
+//! # Speed
+//! Scripts without loops compile to `f64x2` SIMD over pixel pairs with masked
+//! (branch-free) conditionals; the rest run a pixel at a time (`codegen.rs`). Blocks go
+//! through linear memory in L2-sized chunks (`MAX_BLOCK_PIXELS`).
 
 mod codegen;
 mod lower;
+pub mod precompiled;
 mod run;
 
 #[cfg(test)]

@@ -139,6 +139,7 @@ fn cog(params: CogParams) -> TiffOptions {
     TiffOptions {
         predictor: false,
         cog: Some(params),
+        ..TiffOptions::default()
     }
 }
 
@@ -251,7 +252,7 @@ fn float32_cog_with_nan_uses_predictor_3_and_validates() {
 fn plain_geotiff_predictors_round_trip_through_the_tiff_decoder() {
     let opts = TiffOptions {
         predictor: true,
-        cog: None,
+        ..TiffOptions::default()
     };
     let (w, h) = (300, 270);
     let r = rgb(w, h);

@@ -68,7 +68,7 @@ fn rejects_locations_that_are_not_files_or_not_supported() {
     assert!(unsupported_reason(&sinks, "out/dir/").contains("file name"));
     assert!(unsupported_reason(&sinks, "out/..").contains("file name"));
     assert!(unsupported_reason(&sinks, "s3://bucket/").contains("file name"));
-    assert!(unsupported_reason(&sinks, "gs://b/x.tif").contains("only local paths"));
+    assert!(unsupported_reason(&sinks, "gs://b/x.tif").contains("TESSERA_GCS_ENDPOINT"));
     assert!(unsupported_reason(&sinks, "https://h/x.tif").contains("only local paths"));
     assert!(unsupported_reason(&sinks, "file://otherhost/x.tif").contains("file:///"));
     assert!(unsupported_reason(&sinks, "s3://bucket").contains("needs a key"));
@@ -389,5 +389,306 @@ mod s3 {
             local(&sinks, "s3://b/k/x.tif"),
             PathBuf::from("/base/s3/b/k/x.tif")
         );
+    }
+}
+
+/// `Sinks::list` over local folders: recursive, relative to the prefix as written, no
+/// staging files, bounded by `limit`.
+mod listing {
+    use super::*;
+
+    #[tokio::test]
+    async fn lists_files_under_a_folder_as_locations() {
+        let base = tempfile::tempdir().unwrap();
+        let sinks = Sinks::new(base.path());
+        for rel in [
+            "run/t1/default.tif",
+            "run/t1/userdata.json",
+            "run/t2/default.tif",
+        ] {
+            sinks.put(rel, vec![1]).await.unwrap();
+        }
+        fs::write(base.path().join("run/t2/.default.tif.partial"), b"x").unwrap();
+        fs::write(base.path().join("other.tif"), b"x").unwrap();
+        assert_eq!(
+            sinks.list("run", 100).await.unwrap(),
+            vec![
+                "run/t1/default.tif",
+                "run/t1/userdata.json",
+                "run/t2/default.tif"
+            ]
+        );
+        // Trailing slashes and absolute / file:// spellings come back as written.
+        let abs = base.path().join("run").display().to_string();
+        assert_eq!(
+            sinks.list(&format!("{abs}/"), 100).await.unwrap()[0],
+            format!("{abs}/t1/default.tif")
+        );
+        let url = format!("file://{abs}");
+        assert_eq!(
+            sinks.list(&url, 100).await.unwrap()[2],
+            format!("{url}/t2/default.tif")
+        );
+        // The base directory itself, and the S3 stand-in under it.
+        sinks.put("s3://b/k/x.tif", vec![1]).await.unwrap();
+        assert_eq!(
+            sinks.list("s3://b", 10).await.unwrap(),
+            vec!["s3://b/k/x.tif"]
+        );
+        assert_eq!(sinks.list("", 100).await.unwrap().len(), 5);
+        // Missing folders hold nothing; the limit bounds the work.
+        assert!(sinks.list("nope/deeper", 10).await.unwrap().is_empty());
+        assert_eq!(sinks.list("run", 2).await.unwrap().len(), 2);
+        // The location rules of `resolve` apply.
+        assert!(sinks.list("run/../..", 10).await.is_err());
+        assert!(sinks.list("ftp://x/y", 10).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn preflight_applies_section_10_2_to_all_tiles_from_one_listing() {
+        use crate::output::OutputOptions;
+        let base = tempfile::tempdir().unwrap();
+        let sinks = Sinks::new(base.path());
+        let template = "out/<tileName>/<outputId>.tif";
+        let tiles: Vec<Vec<String>> = ["t1", "t2"]
+            .iter()
+            .map(|t| vec![format!("out/{t}/a.tif"), format!("out/{t}/b.tif")])
+            .collect();
+        let o = |overwrite, skip_existing| OutputOptions {
+            overwrite,
+            skip_existing,
+            ..OutputOptions::default()
+        };
+        assert_eq!(
+            sinks
+                .preflight(template, &o(false, false), &tiles)
+                .await
+                .unwrap(),
+            0
+        );
+        sinks.put("out/t1/a.tif", vec![1]).await.unwrap();
+        sinks.put("out/t1/b.tif", vec![1]).await.unwrap();
+        match sinks.preflight(template, &o(false, false), &tiles).await {
+            Err(OutputError::Exists(m)) => assert!(m.contains("out/t1/a.tif"), "{m}"),
+            other => panic!("expected Exists, got {other:?}"),
+        }
+        assert_eq!(
+            sinks
+                .preflight(template, &o(false, true), &tiles)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            sinks
+                .preflight(template, &o(true, false), &tiles)
+                .await
+                .unwrap(),
+            0
+        );
+        // A request-unique path never collides: nothing is listed.
+        let unique = "out/<requestId>/<tileName>/<outputId>.tif";
+        assert_eq!(
+            sinks
+                .preflight(unique, &o(false, false), &tiles)
+                .await
+                .unwrap(),
+            0
+        );
+        // 2 x 2500 = 5000 files with a fixed path: refused (the seed's limit).
+        let many: Vec<Vec<String>> = (0..2500)
+            .map(|i| vec![format!("out/{i}/a.tif"), format!("out/{i}/b.tif")])
+            .collect();
+        let err = sinks
+            .preflight(template, &o(false, true), &many)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("5000"), "{err}");
+    }
+
+    #[test]
+    fn gs_and_az_resolve_only_when_configured() {
+        let bare = Sinks::new("/base");
+        let reason = unsupported_reason(&bare, "gs://b/k.tif");
+        assert!(reason.contains("TESSERA_GCS_ENDPOINT"), "{reason}");
+        let reason = unsupported_reason(&bare, "az://c/k.tif");
+        assert!(reason.contains("AZURE_STORAGE_ACCOUNT_NAME"), "{reason}");
+        let gcs = crate::output::GcsConfig::from_vars(|n| {
+            (n == "TESSERA_GCS_ENDPOINT").then(|| "http://127.0.0.1:1".to_string())
+        })
+        .unwrap();
+        let azure = crate::output::AzureConfig::from_vars(|n| {
+            (n == "TESSERA_AZURE_USE_EMULATOR").then(|| "true".to_string())
+        })
+        .unwrap();
+        let sinks = Sinks::new("/base").with_gcs(gcs).with_azure(azure);
+        assert_eq!(
+            sinks.resolve("gs://b/run/k.tif").unwrap(),
+            Target::Gcs {
+                bucket: "b".into(),
+                key: "run/k.tif".into()
+            }
+        );
+        assert_eq!(
+            sinks.resolve("az://c/k.tif").unwrap(),
+            Target::Azure {
+                container: "c".into(),
+                key: "k.tif".into()
+            }
+        );
+        for bad in ["gs://b/../k.tif", "az://c/", "gs:///k.tif", "az://c/./k"] {
+            assert!(sinks.resolve(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+/// Azure Blob Storage against Azurite on loopback, started here. Skips with a message when
+/// `azurite-blob` is missing: `$TESSERA_AZURITE_BLOB`, tests/.npm/node_modules/.bin (where
+/// tests/run_all.sh installs it) or PATH.
+mod azurite {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+
+    use super::*;
+    use crate::output::{AzureConfig, AZURITE_ACCOUNT, AZURITE_KEY};
+
+    struct Azurite {
+        child: Child,
+        port: u16,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Drop for Azurite {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn binary() -> Option<PathBuf> {
+        let candidates = [
+            std::env::var("TESSERA_AZURITE_BLOB")
+                .ok()
+                .map(PathBuf::from),
+            Some(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/.npm/node_modules/.bin/azurite-blob"),
+            ),
+        ];
+        if let Some(found) = candidates.into_iter().flatten().find(|p| p.is_file()) {
+            return Some(found);
+        }
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("azurite-blob"))
+                .find(|p| p.is_file())
+        })
+    }
+
+    fn start() -> Option<Azurite> {
+        let Some(exe) = binary() else {
+            println!(
+                "SKIPPED: azurite-blob not found; npm install --prefix tests/.npm azurite@3.37.0"
+            );
+            return None;
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(&exe)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .arg("--location")
+            .arg(dir.path())
+            .args(["--silent", "--skipApiVersionCheck"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let azurite = Azurite {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "azurite did not listen in 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(azurite)
+    }
+
+    /// Create Container with a SharedKey-signed request written by hand, so the test does
+    /// not depend on the client under test.
+    fn create_container(port: u16, name: &str) {
+        let date = "Wed, 25 Nov 2026 12:00:00 GMT";
+        let to_sign = format!(
+            "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:2021-08-06\n\
+             /{AZURITE_ACCOUNT}/{AZURITE_ACCOUNT}/{name}\nrestype:container"
+        );
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(AZURITE_KEY)
+            .unwrap();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+        mac.update(to_sign.as_bytes());
+        let signature =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "PUT /{AZURITE_ACCOUNT}/{name}?restype=container HTTP/1.1\r\n\
+             Host: 127.0.0.1:{port}\r\nx-ms-date: {date}\r\nx-ms-version: 2021-08-06\r\n\
+             Authorization: SharedKey {AZURITE_ACCOUNT}:{signature}\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn put_exists_list_and_read_back_on_azurite() {
+        let Some(azurite) = start() else { return };
+        create_container(azurite.port, "results");
+        let endpoint = format!("http://127.0.0.1:{}/{AZURITE_ACCOUNT}", azurite.port);
+        let config = AzureConfig::from_vars(|name| match name {
+            "TESSERA_AZURE_USE_EMULATOR" => Some("true".into()),
+            "TESSERA_AZURE_ENDPOINT" => Some(endpoint.clone()),
+            "TESSERA_AZURE_MAX_RETRIES" => Some("1".into()),
+            _ => None,
+        })
+        .unwrap();
+        let sinks = Sinks::new("/nonexistent-base").with_azure(config);
+        let a = "az://results/req-1/31UDS_7_2/default.tif";
+        let b = "az://results/req-1/31UDS_7_2/userdata.json";
+        assert!(!sinks.exists(a).await.unwrap());
+        let tiff: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        sinks.put(a, tiff.clone()).await.unwrap();
+        sinks.put(b, b"{}".to_vec()).await.unwrap();
+        assert!(sinks.exists(a).await.unwrap());
+        assert_eq!(sinks.get(a).await.unwrap(), tiff);
+        assert_eq!(
+            sinks.list("az://results/req-1", 10).await.unwrap(),
+            vec![a.to_string(), b.to_string()]
+        );
+        assert_eq!(sinks.list("az://results", 1).await.unwrap().len(), 1);
+        let err = sinks
+            .put("az://no-such-container/x.tif", vec![1])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("az://no-such-container/x.tif"), "{err}");
     }
 }
