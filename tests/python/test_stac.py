@@ -190,3 +190,42 @@ def test_sentinel2_l2a_from_static_catalog_over_http_matches_the_sample(stac_htt
         assert "/cogs/" in served
     finally:
         srv.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The same static catalog and COGs in a real S3-compatible bucket (moto on 127.0.0.1)
+# ---------------------------------------------------------------------------------------------------------------------
+
+from test_outputs import moto_endpoint  # noqa: E402,F401 - the module-scoped moto_server fixture
+
+
+def test_sentinel2_l2a_from_static_catalog_in_s3_matches_the_sample(moto_endpoint, tmp_path, monkeypatch):  # noqa: F811
+    boto3 = pytest.importorskip("boto3", reason="boto3 comes with moto[server]; tests/run_all.sh installs it")
+    root = tmp_path / "bucket"
+    publish_catalog(root)
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="stac-in")
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        s3.upload_file(str(path), "stac-in", path.relative_to(root).as_posix())
+    for key, value in {"TESSERA_STAC_CATALOG_URL": "s3://stac-in/catalog.json", "TESSERA_S3_ENDPOINT": moto_endpoint,
+                       "TESSERA_S3_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("TESSERA_STAC_API_URL", raising=False)
+    srv = start_server(tmp_path / "srv", clients=("alice",))
+    try:
+        api = srv.api("alice")
+        out = tmp_path / "out"
+        results = {}
+        for collection in ("tessera-sample", "sentinel-2-l2a"):
+            body = create_body(AOI_SAMPLE, resolution=20, collection=collection, evalscript=EVALSCRIPT,
+                               tile_path=str(out / collection))
+            rid = run_to_done(api, body)
+            tiles = {t["name"] for t in api.tiles(rid)}
+            assert tiles, f"{collection}: no tiles"
+            results[collection] = {name: pixels(out / collection / rid / name / "default.tif") for name in tiles}
+        assert results["tessera-sample"] == results["sentinel-2-l2a"]
+        assert any(p["bands"][3][2] == 1.0 for p in results["sentinel-2-l2a"].values()), "no data read from S3"
+    finally:
+        srv.stop()
