@@ -1043,8 +1043,7 @@ impl Program {
         }
     }
 
-    /// Writes the values for output `output`: an array (a bare number for 1-band outputs).
-    /// Extra values are dropped; too few fail with the output's id.
+    /// Writes the values for output `output` into its buffer (see [`Self::output_values`]).
     fn store_output(
         &mut self,
         value: &JsValue,
@@ -1054,13 +1053,27 @@ impl Program {
         buffers: &mut [SampleBuffer],
     ) -> Result<(), EvalscriptError> {
         let sample_type = self.setup.outputs[output].sample_type;
-        let bands = self.active_bands[output];
         let buffer = &mut buffers[output];
+        self.output_values(value, output, pixel, |band, number| {
+            write_sample(buffer, sample_type, band * len + pixel, number)
+        })
+    }
+
+    /// Passes each band value of output `output` to `put(band, number)`: `value` is an
+    /// array (a bare number for 1-band outputs). Extra values are dropped; too few fail
+    /// with the output's id.
+    fn output_values(
+        &mut self,
+        value: &JsValue,
+        output: usize,
+        pixel: usize,
+        mut put: impl FnMut(usize, f64),
+    ) -> Result<(), EvalscriptError> {
+        let bands = self.active_bands[output];
         let array = value.as_object().filter(|o| o.is_array());
         let Some(array) = array else {
             if bands == 1 && (value.is_number() || value.is_boolean()) {
-                let number = value.to_number(&mut self.ctx).unwrap_or(f64::NAN);
-                write_sample(buffer, sample_type, pixel, number);
+                put(0, value.to_number(&mut self.ctx).unwrap_or(f64::NAN));
                 return Ok(());
             }
             let message = format!(
@@ -1092,7 +1105,7 @@ impl Program {
         };
         if fast_ok {
             for (band, &number) in fast.iter().enumerate().take(bands) {
-                write_sample(buffer, sample_type, band * len + pixel, number);
+                put(band, number);
             }
             return Ok(());
         }
@@ -1118,7 +1131,7 @@ impl Program {
                     .to_number(&mut self.ctx)
                     .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?,
             };
-            write_sample(buffer, sample_type, band * len + pixel, number);
+            put(band, number);
         }
         Ok(())
     }
@@ -1598,48 +1611,15 @@ impl Program {
         }
     }
 
-    /// `store_output` for `evaluate_json`.
+    /// `store_output` for `evaluate_json`: the numbers, not written anywhere.
     fn collect_output(
         &mut self,
         value: &JsValue,
         output: usize,
         pixel: usize,
     ) -> Result<Vec<f64>, EvalscriptError> {
-        let bands = self.active_bands[output];
-        let Some(array) = value.as_object().filter(|o| o.is_array()) else {
-            if bands == 1 && (value.is_number() || value.is_boolean()) {
-                return Ok(vec![value.to_number(&mut self.ctx).unwrap_or(f64::NAN)]);
-            }
-            let message = format!(
-                "output '{}' needs an array of {bands} values, but evaluatePixel returned {}",
-                self.setup.outputs[output].id,
-                describe_value(value)
-            );
-            return Err(EvalscriptError::BadReturn { pixel, message });
-        };
-        let length = array
-            .get(self.length_key.clone(), &mut self.ctx)
-            .ok()
-            .and_then(|l| l.as_number())
-            .unwrap_or(0.0);
-        if length < bands as f64 {
-            let message = format!(
-                "output '{}' has {bands} bands but evaluatePixel returned {length} values",
-                self.setup.outputs[output].id
-            );
-            return Err(EvalscriptError::BadReturn { pixel, message });
-        }
-        let mut numbers = Vec::with_capacity(bands);
-        for band in 0..bands {
-            let element = array
-                .get(band as u32, &mut self.ctx)
-                .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
-            numbers.push(
-                element
-                    .to_number(&mut self.ctx)
-                    .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?,
-            );
-        }
+        let mut numbers = Vec::with_capacity(self.active_bands[output]);
+        self.output_values(value, output, pixel, |_, number| numbers.push(number))?;
         Ok(numbers)
     }
 }
