@@ -7,10 +7,8 @@
 //! Run: `cargo bench --bench wasm`. Prints pixels per second and ratios.
 
 use std::hint::black_box;
-use std::io::Write;
-use std::process::Command;
-use std::time::{Duration, Instant};
 
+use tessera::benchkit::{best_rate, native_ndvi, node_rate, synthetic_band};
 use tessera::evalscript::wasm::CompiledProgram;
 use tessera::evalscript::Program;
 
@@ -26,78 +24,13 @@ const SCRIPTS: [&str; 5] = [
     "ndmi_ramp.js",
 ];
 
-/// Deterministic reflectance-like values in [0.02, 0.5); `dataMask` is 1.
-fn band(name: &str, seed: u32, len: usize) -> Vec<f32> {
-    if name == "dataMask" {
-        return vec![1.0; len];
-    }
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            0.02 + (state >> 8) as f32 / (1u32 << 24) as f32 * 0.48
-        })
-        .collect()
-}
-
-/// Best of `RUNS` timings of `f`, as pixels per second for `pixels` pixels.
-fn best_rate(pixels: usize, mut f: impl FnMut()) -> f64 {
-    // At least RUNS runs, more (up to 200) while under half a second: on a busy machine
-    // the best of many short runs is the one that got a core to itself.
-    let mut best = Duration::MAX;
-    let begun = Instant::now();
-    let mut runs = 0;
-    while runs < RUNS || (runs < 200 && begun.elapsed().as_secs_f64() < 0.5) {
-        let start = Instant::now();
+/// Best of at least `RUNS` timings of `f`, as pixels per second.
+fn rate(pixels: usize, mut f: impl FnMut()) -> f64 {
+    best_rate(pixels, RUNS, || {
         f();
-        best = best.min(start.elapsed());
-        runs += 1;
-    }
-    pixels as f64 / best.as_secs_f64()
-}
-
-fn native_ndvi(b04: &[f32], b08: &[f32], out: &mut [f64]) {
-    for ((o, r), n) in out.iter_mut().zip(b04).zip(b08) {
-        let (r, n) = (f64::from(*r), f64::from(*n));
-        *o = (n - r) / (n + r);
-    }
-}
-
-/// Runs benches/node_evalscript.js on `script` over the same planes; `None` (with a
-/// message) without node.
-fn node_rate(script: &std::path::Path, planes: &[Vec<f32>]) -> Option<f64> {
-    let dir = std::env::temp_dir().join(format!("tessera-node-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).ok()?;
-    let data = dir.join("bands.f32");
-    let mut bytes = Vec::with_capacity(planes.len() * PIXELS * 4);
-    for v in planes.iter().flatten() {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::File::create(&data).ok()?.write_all(&bytes).ok()?;
-    let root = env!("CARGO_MANIFEST_DIR");
-    let output = Command::new("node")
-        .arg(format!("{root}/benches/node_evalscript.js"))
-        .arg(format!("{root}/src/evalscript/prelude.js"))
-        .arg(script)
-        .arg(&data)
-        .arg(PIXELS.to_string())
-        .output();
-    let _ = std::fs::remove_dir_all(&dir);
-    let output = match output {
-        Ok(o) if o.status.success() => o,
-        Ok(o) => {
-            eprintln!("node failed: {}", String::from_utf8_lossy(&o.stderr));
-            return None;
-        }
-        Err(err) => {
-            eprintln!("node not available ({err}): skipping the node comparison");
-            return None;
-        }
-    };
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("px/s "))
-        .and_then(|v| v.trim().parse().ok())
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|never| match never {})
 }
 
 fn mega(rate: f64) -> f64 {
@@ -126,7 +59,7 @@ fn bench_script(name: &str, native: f64) {
         .input_bands
         .iter()
         .enumerate()
-        .map(|(k, b)| band(b, k as u32 + 1, PIXELS))
+        .map(|(k, b)| synthetic_band(b, k as u32 + 1, PIXELS))
         .collect();
     let refs: Vec<&[f32]> = planes.iter().map(Vec::as_slice).collect();
     println!("{name}:");
@@ -144,7 +77,7 @@ fn bench_script(name: &str, native: f64) {
                 CompiledProgram::compile_with_ids(&source, &setup.input_bands, &outputs)
             {
                 let mut out = Vec::new();
-                let rate = best_rate(PIXELS, || {
+                let rate = rate(PIXELS, || {
                     black_box(raw.evaluate_into(&refs, PIXELS, &mut out).ok());
                     black_box(&out);
                 });
@@ -154,7 +87,7 @@ fn bench_script(name: &str, native: f64) {
                     if raw.is_simd() { ", SIMD" } else { ", scalar" }
                 );
             }
-            let rate = best_rate(PIXELS, || {
+            let rate = rate(PIXELS, || {
                 black_box(program.evaluate(&refs, PIXELS).ok());
             });
             println!(
@@ -173,7 +106,7 @@ fn bench_script(name: &str, native: f64) {
     if let Ok(mut boa) = Program::compile(&boa_source) {
         if boa.boa_reason().is_some() {
             let slice: Vec<&[f32]> = refs.iter().map(|p| &p[..BOA_PIXELS]).collect();
-            let rate = best_rate(BOA_PIXELS, || {
+            let rate = rate(BOA_PIXELS, || {
                 black_box(boa.evaluate(&slice, BOA_PIXELS).ok());
             });
             println!("  boa               {:>9.2} M px/s", mega(rate));
@@ -188,19 +121,22 @@ fn bench_script(name: &str, native: f64) {
             println!("  compiled / native {:>9.2}", c / native);
         }
     }
-    if let Some(node) = node_rate(&path, &planes) {
-        println!("  node (per pixel)  {:>9.1} M px/s", mega(node));
-        if let Some(c) = compiled_rate {
-            println!("  compiled / node   {:>9.2}", c / node);
+    match node_rate(&path, &planes, PIXELS) {
+        Ok(node) => {
+            println!("  node (per pixel)  {:>9.1} M px/s", mega(node));
+            if let Some(c) = compiled_rate {
+                println!("  compiled / node   {:>9.2}", c / node);
+            }
         }
+        Err(why) => println!("  node              skipped: {why}"),
     }
 }
 
 fn main() {
-    let b04 = band("B04", 1, PIXELS);
-    let b08 = band("B08", 2, PIXELS);
+    let b04 = synthetic_band("B04", 1, PIXELS);
+    let b08 = synthetic_band("B08", 2, PIXELS);
     let mut out = vec![0.0; PIXELS];
-    let native = best_rate(PIXELS, || {
+    let native = rate(PIXELS, || {
         native_ndvi(black_box(&b04), black_box(&b08), &mut out);
         black_box(&out);
     });

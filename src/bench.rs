@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
+use tessera::benchkit::{best_rate, native_ndvi, node_rate, synthetic_band};
 use tessera::engine::lifecycle::{Event, Status};
 use tessera::evalscript::Program;
 use tessera::raster::Georef;
@@ -158,95 +159,14 @@ fn tiles_bench(tiles: u32, resolution: f64, workers: Option<usize>) -> Result<()
 
 // ---- `tessera bench evalscript` ------------------------------------------------------
 
-/// The per-pixel node harness and the helper library it loads (the one boa runs), built
-/// in so the command works from any directory.
-const NODE_HARNESS: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/benches/node_evalscript.js"
-));
-const PRELUDE: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/src/evalscript/prelude.js"
-));
 /// Minimum timed runs per tier; the best one counts (the first also warms caches).
 const BENCH_RUNS: usize = 5;
 /// boa runs about 1 M px/s: it is timed on at most this many pixels.
 const BOA_MAX_PIXELS: usize = 1 << 16;
 
-/// Deterministic reflectance-like values in [0.02, 0.5) (`dataMask`: 1), the same
-/// arrays for every tier and for node.
-fn bench_band(name: &str, seed: u32, len: usize) -> Vec<f32> {
-    if name == "dataMask" {
-        return vec![1.0; len];
-    }
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            0.02 + (state >> 8) as f32 / (1u32 << 24) as f32 * 0.48
-        })
-        .collect()
-}
-
-/// Pixels per second of the best of `BENCH_RUNS` calls of `f` over `pixels` pixels.
-fn bench_rate(pixels: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
-    // At least BENCH_RUNS runs, more (up to 200) while under half a second: on a busy
-    // machine the best of many short runs is the one that got a core to itself.
-    let mut best = std::time::Duration::MAX;
-    let begun = std::time::Instant::now();
-    let mut runs = 0;
-    while runs < BENCH_RUNS || (runs < 200 && begun.elapsed().as_secs_f64() < 0.5) {
-        let started = std::time::Instant::now();
-        f()?;
-        best = best.min(started.elapsed());
-        runs += 1;
-    }
-    Ok(pixels as f64 / best.as_secs_f64().max(1e-9))
-}
-
-/// NDVI over f32 planes in plain Rust: the reference for what one core can do.
-fn native_ndvi(b04: &[f32], b08: &[f32], out: &mut [f64]) {
-    for ((o, r), n) in out.iter_mut().zip(b04).zip(b08) {
-        let (r, n) = (f64::from(*r), f64::from(*n));
-        *o = (n - r) / (n + r);
-    }
-}
-
-/// Runs the script's `evaluatePixel` once per pixel in node over `planes`: px/s, or why
-/// not (node missing or failing).
-fn node_rate(script: &std::path::Path, planes: &[Vec<f32>], pixels: usize) -> Result<f64, String> {
-    let dir = std::env::temp_dir().join(format!("tessera-bench-node-{}", std::process::id()));
-    let result = (|| {
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let mut bytes = Vec::with_capacity(planes.len() * pixels * 4);
-        for v in planes.iter().flatten() {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
-        let data = dir.join("bands.f32");
-        std::fs::write(&data, &bytes).map_err(|e| e.to_string())?;
-        std::fs::write(dir.join("harness.js"), NODE_HARNESS).map_err(|e| e.to_string())?;
-        std::fs::write(dir.join("prelude.js"), PRELUDE).map_err(|e| e.to_string())?;
-        let output = std::process::Command::new("node")
-            .arg(dir.join("harness.js"))
-            .arg(dir.join("prelude.js"))
-            .arg(script)
-            .arg(&data)
-            .arg(pixels.to_string())
-            .output()
-            .map_err(|e| format!("node is not available ({e})"))?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let first = stderr.lines().find(|l| l.contains("Error")).unwrap_or("");
-            return Err(format!("node failed: {first}"));
-        }
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix("px/s "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .ok_or_else(|| "node printed no rate".to_string())
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+/// [`best_rate`] with this command's run count and error type.
+fn bench_rate(pixels: usize, f: impl FnMut() -> Result<()>) -> Result<f64> {
+    best_rate(pixels, BENCH_RUNS, f)
 }
 
 /// `tessera bench evalscript SCRIPT [--pixels N]`: px/s of the boa tier, the compiled
@@ -268,7 +188,7 @@ pub fn evalscript_bench(path: &std::path::Path, pixels: usize) -> anyhow::Result
         .input_bands
         .iter()
         .enumerate()
-        .map(|(k, b)| bench_band(b, k as u32 + 1, pixels))
+        .map(|(k, b)| synthetic_band(b, k as u32 + 1, pixels))
         .collect();
     let refs: Vec<&[f32]> = planes.iter().map(Vec::as_slice).collect();
     let mega = |r: f64| r / 1e6;
@@ -342,8 +262,8 @@ pub fn evalscript_bench(path: &std::path::Path, pixels: usize) -> anyhow::Result
         }
     };
 
-    let b04 = bench_band("B04", 1, pixels);
-    let b08 = bench_band("B08", 2, pixels);
+    let b04 = synthetic_band("B04", 1, pixels);
+    let b08 = synthetic_band("B08", 2, pixels);
     let mut out = vec![0.0; pixels];
     let native = bench_rate(pixels, || {
         native_ndvi(

@@ -16,6 +16,8 @@
 
 pub mod accounting;
 pub mod api;
+#[doc(hidden)]
+pub mod benchkit;
 pub mod data;
 pub mod engine;
 pub mod evalscript;

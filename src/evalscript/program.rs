@@ -566,23 +566,13 @@ impl Program {
             self.check_limits(pixel, len, start)?;
             let samples = empty_object(&self.ctx);
             for (s, source) in sources.iter().enumerate() {
-                let mut entries = Vec::with_capacity(kept[s].len());
-                for &scene in &kept[s] {
-                    let object = empty_object(&self.ctx);
-                    for (band_key, values) in band_keys[s].iter().zip(&source.scenes[scene].bands) {
-                        object
-                            .set(
-                                band_key.clone(),
-                                f64::from(values[pixel]),
-                                false,
-                                &mut self.ctx,
-                            )
-                            .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
-                    }
-                    entries.push(JsValue::from(object));
-                }
-                let array =
-                    boa_engine::object::builtins::JsArray::from_iter(entries, &mut self.ctx);
+                let array = scene_samples(
+                    &mut self.ctx,
+                    &band_keys[s],
+                    &source.scenes,
+                    &kept[s],
+                    pixel,
+                )?;
                 samples
                     .set(source_keys[s].clone(), array, false, &mut self.ctx)
                     .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
@@ -737,24 +727,9 @@ impl Program {
         let start = Instant::now();
         for pixel in 0..len {
             self.check_limits(pixel, len, start)?;
-            let mut entries = Vec::with_capacity(keep.len());
-            for &scene in &keep {
-                let object = empty_object(&self.ctx);
-                for (band_key, values) in self.band_keys.iter().zip(&scenes[scene].bands) {
-                    object
-                        .set(
-                            band_key.clone(),
-                            f64::from(values[pixel]),
-                            false,
-                            &mut self.ctx,
-                        )
-                        .map_err(|err| pixel_error(&mut self.ctx, pixel, &err))?;
-                }
-                entries.push(JsValue::from(object));
-            }
-            let samples = boa_engine::object::builtins::JsArray::from_iter(entries, &mut self.ctx);
+            let samples = scene_samples(&mut self.ctx, &self.band_keys, scenes, &keep, pixel)?;
             let args = [
-                JsValue::from(samples),
+                samples,
                 scenes_value.clone(),
                 input_metadata.clone(),
                 custom.clone(),
@@ -1223,6 +1198,28 @@ fn memory_error(pixel: usize) -> EvalscriptError {
         pixel,
         limit_mib: super::memory::current_limit() >> 20,
     }
+}
+
+/// One pixel's `samples` for ORBIT/TILE: an array with one `{band: value}` object per
+/// kept scene, in `keep` order.
+fn scene_samples(
+    ctx: &mut Context,
+    band_keys: &[PropertyKey],
+    scenes: &[SceneInput],
+    keep: &[usize],
+    pixel: usize,
+) -> Result<JsValue, EvalscriptError> {
+    let mut entries = Vec::with_capacity(keep.len());
+    for &scene in keep {
+        let object = empty_object(ctx);
+        for (band_key, values) in band_keys.iter().zip(&scenes[scene].bands) {
+            object
+                .set(band_key.clone(), f64::from(values[pixel]), false, ctx)
+                .map_err(|err| pixel_error(ctx, pixel, &err))?;
+        }
+        entries.push(JsValue::from(object));
+    }
+    Ok(boa_engine::object::builtins::JsArray::from_iter(entries, ctx).into())
 }
 
 fn pixel_error(ctx: &mut Context, pixel: usize, err: &boa_engine::JsError) -> EvalscriptError {

@@ -346,16 +346,8 @@ pub(super) type CloudStores = super::s3::BucketStores<StoreConfig>;
 
 #[cfg(test)]
 mod tests {
+    use super::super::s3::tests::vars;
     use super::*;
-    use std::collections::HashMap;
-
-    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| map.get(name).cloned()
-    }
 
     #[test]
     fn gcs_unconfigured_without_endpoint_or_credentials() {

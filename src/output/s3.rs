@@ -197,10 +197,12 @@ impl<C: BuildStore> BucketStores<C> {
 pub(super) type S3Stores = BucketStores<S3Config>;
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    /// An environment made of `pairs`, for the `from_vars` constructors (shared with
+    /// `cloud`'s tests).
+    pub(in crate::output) fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
