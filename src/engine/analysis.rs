@@ -199,14 +199,54 @@ pub fn cost_inputs(job: &Job) -> TileCostInputs {
 }
 
 /// Runs the analysis of a request and stores its tiles and estimate.
-pub fn analyse(store: &Store, id: &str, data: &crate::data::DataConfig) -> Result<Job, String> {
+///
+/// `sinks` is where the outputs go: when §10.2 asks for existence checks, existing
+/// outputs are looked up here with one listing, so a request whose files already exist
+/// fails before it reserves any processing units.
+pub fn analyse(
+    store: &Store,
+    id: &str,
+    data: &crate::data::DataConfig,
+    sinks: &crate::output::Sinks,
+) -> Result<Job, String> {
     let job = load_job(store, id, data)?;
     let tiles = crate::grid::tiles(&job.spec.aoi, &job.spec.tiling).map_err(|e| e.to_string())?;
     // §10.2: existing files are only checked for jobs under 5000 output files; bigger ones
     // must use a request-unique path, or overwrite without skipExisting.
     let files = tiles.len() as u64 * job.spec.responses.len() as u64;
-    crate::output::existence_check_needed(&job.spec.tile_path, &job.spec.output, files)
+    let check = crate::output::existence_check_needed(&job.spec.tile_path, &job.spec.output, files)
         .map_err(|e| e.to_string())?;
+    if check {
+        let outputs: Vec<Vec<String>> = tiles
+            .iter()
+            .map(|t| {
+                job.spec
+                    .responses
+                    .iter()
+                    .map(|r| {
+                        crate::output::expand(
+                            &job.spec.tile_path,
+                            &crate::output::PathVars {
+                                request_id: &job.request_id,
+                                tile_name: &t.name,
+                                tile_id: t.id,
+                                output_id: &r.identifier,
+                                format: r.encoder.extension(),
+                            },
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        // Analysis runs on a blocking thread: a small runtime of its own drives the listing.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("checking existing outputs: {e}"))?;
+        runtime
+            .block_on(sinks.preflight(&job.spec.tile_path, &job.spec.output, &outputs))
+            .map_err(|e| e.to_string())?;
+    }
     let inputs = cost_inputs(&job);
     let per_tile_estimate = accounting::tile_estimate(&inputs);
     let per_tile_cost = accounting::tile_cost(&inputs);

@@ -149,7 +149,9 @@ impl RequestActor {
         let fut = tokio::task::spawn_blocking(move || {
             // Names the request in the crash note if its script hits the hard memory cap.
             let _label = CountingAlloc::set_task_label(&analysis_label(&id));
-            analysis::analyse(&store, &id, &config.data)
+            let sinks = crate::output::Sinks::from_env(config.data_dir.clone())
+                .map_err(|e| e.to_string())?;
+            analysis::analyse(&store, &id, &config.data, &sinks)
         });
         ctx.spawn(fut.into_actor(self).map(|joined, act, ctx| {
             let outcome = joined.unwrap_or_else(|e| Err(format!("analysis crashed: {e}")));

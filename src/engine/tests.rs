@@ -607,3 +607,35 @@ fn analysis_refuses_existence_checks_over_5000_files() {
     assert_eq!(p.status, Status::AnalysisDone, "{error}");
     assert!(p.tiles.total() > 5000);
 }
+
+#[test]
+fn existing_outputs_fail_the_analysis_before_any_pu_is_reserved() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).unwrap();
+    // No <requestId>: every run of this body targets the same files.
+    let fixed = format!(
+        "{}/<tileName>/<outputId>.<format>",
+        dir.path().join("fixed").display()
+    );
+    let run = |flags: Value| {
+        let mut b = body(dir.path(), SMALL);
+        b["output"] = json!({"defaultTilePath": fixed});
+        for (k, v) in flags.as_object().unwrap() {
+            b["output"][k] = v.clone();
+        }
+        let r = engine.create("c", &b).unwrap();
+        engine.act("c", &r.id, Event::Start).unwrap();
+        let p = wait_for(&engine, &r.id, terminal);
+        (p, engine.get("c", &r.id).unwrap())
+    };
+    let (p, _) = run(json!({}));
+    assert_eq!(p.status, Status::Done);
+    let (p, record) = run(json!({}));
+    assert_eq!(p.status, Status::Failed);
+    let error = record.error.unwrap_or_default();
+    assert!(error.contains("already exist"), "{error}");
+    assert_eq!(p.tiles.total(), 0, "the analysis failed: no tiles stored");
+    // With skipExisting the tile whose outputs all exist is skipped, not a failure.
+    let (p, _) = run(json!({"skipExisting": true}));
+    assert_eq!(p.status, Status::Done);
+}

@@ -333,8 +333,8 @@ def test_cog_output_on_the_gcs_emulator(cloud_server, gcs_endpoint, tmp_path):
     assert data.status_code == 200
     check_cog(data.content, tmp_path / "from-gcs.tif")
 
-    # A fixed (not request-unique) path: the second run finds the object (HEAD through object_store) and, without
-    # overwrite or skipExisting, fails (§10.2); with skipExisting it is skipped.
+    # A fixed (not request-unique) path: the second run finds the object (a listing through object_store at
+    # analysis) and, without overwrite or skipExisting, fails (§10.2); with skipExisting it is skipped.
     fixed = "gs://tessera-gcs/fixed/<tileName>/<outputId>.<format>"
     run_job(api, create_body(AOI_ONE, tile_path=fixed))
     again = api.create(create_body(AOI_ONE, tile_path=fixed))["id"]
@@ -343,6 +343,7 @@ def test_cog_output_on_the_gcs_emulator(cloud_server, gcs_endpoint, tmp_path):
     with cloud_server.db_connect_ro() as conn:
         errors = " ".join(row["error"] or "" for row in
                           conn.execute("SELECT error FROM tiles WHERE request_id = ?", (again,)))
+    errors += " " + str(api.get_request(again).get("error") or "")
     assert "already exists" in errors and "gs://tessera-gcs/fixed/" in errors, errors
     skip = create_body(AOI_ONE, tile_path=fixed)
     skip["output"].update(skipExisting=True)
