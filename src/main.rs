@@ -459,18 +459,24 @@ fn grid(command: GridCmd) -> Result<()> {
         buffer_x,
         buffer_y,
     };
-    let collection = tessera::grid::tiles_geojson(&doc, &spec)?;
-    eprintln!(
-        "{} tiles",
-        collection["features"].as_array().map_or(0, Vec::len)
-    );
-    let json = serde_json::to_string(&collection)?;
-    match out {
+    // Streamed: Europe on grid 1 is 231,001 tiles, which as one JSON tree took 1.85 GB.
+    let count = match out {
         Some(path) => {
-            std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?
+            let file = std::fs::File::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            tessera::grid::write_tiles_geojson(&doc, &spec, std::io::BufWriter::new(file))
+                .with_context(|| format!("writing {}", path.display()))?
         }
-        None => println!("{json}"),
-    }
+        None => {
+            let stdout = std::io::stdout().lock();
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, stdout);
+            let n = tessera::grid::write_tiles_geojson(&doc, &spec, &mut w)?;
+            std::io::Write::write_all(&mut w, b"\n")?;
+            std::io::Write::flush(&mut w)?;
+            n
+        }
+    };
+    eprintln!("{count} tiles");
     Ok(())
 }
 
@@ -540,6 +546,7 @@ fn run(config: EngineConfig, path: &PathBuf, evalscript: Option<&std::path::Path
         "processing units: {:.3} charged for tiles, {:.3} minimum top-up, {:.3} refunded of {:.3} reserved",
         pu.charged, pu.minimum, pu.refunded, pu.reserved
     );
+    println!("time: {}", engine.stats().breakdown());
     if progress.status != Status::Done {
         bail!("request ended {}", progress.status.as_str());
     }

@@ -51,6 +51,9 @@ pub struct S3Settings {
 pub struct RemoteConfig {
     pub retry: RetryPolicy,
     pub s3: S3Settings,
+    /// The largest COG read whole from a server that ignores Range (None: 64 MiB,
+    /// [`crate::raster::cog::WHOLE_FILE_LIMIT`]).
+    pub whole_file_limit: Option<u64>,
 }
 
 fn flag(name: &str, value: Option<String>, default: bool) -> Result<bool, RemoteError> {
@@ -113,7 +116,11 @@ impl RemoteConfig {
             )?,
             endpoint,
         };
-        Ok(RemoteConfig { retry, s3 })
+        Ok(RemoteConfig {
+            retry,
+            s3,
+            whole_file_limit: None,
+        })
     }
 }
 
@@ -193,9 +200,11 @@ pub fn open_source(location: &str, cfg: &RemoteConfig) -> Result<Arc<dyn ByteSou
     };
     let url = url::Url::parse(location).map_err(|e| bad(e.to_string()))?;
     let (store, path) = store_for(&url, cfg).map_err(bad)?;
-    Ok(Arc::new(
-        ObjectStoreSource::new(location, store, path)?.with_retry(cfg.retry),
-    ))
+    let mut source = ObjectStoreSource::new(location, store, path)?.with_retry(cfg.retry);
+    if let Some(limit) = cfg.whole_file_limit {
+        source = source.with_whole_file_limit(limit);
+    }
+    Ok(Arc::new(source))
 }
 
 /// Opens a COG at a local path or URL.
@@ -211,6 +220,10 @@ pub fn fetch(location: &str, cfg: &RemoteConfig) -> Result<Vec<u8>, RemoteError>
     };
     if !location.contains("://") {
         return std::fs::read(location).map_err(|e| err(e.to_string()));
+    }
+    // Documents over HTTP with one plain GET: no HEAD, no Range, so any static server works.
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return send(location, None, cfg);
     }
     let src = open_source(location, cfg).map_err(|e| err(e.to_string()))?;
     let size = src.size().map_err(err)?;

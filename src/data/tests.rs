@@ -595,6 +595,8 @@ mod stac_http {
         /// Every request line seen, with the status answered.
         log: Mutex<Vec<String>>,
         search: Mutex<Option<Arc<SearchFn>>>,
+        /// Behave like `python3 -m http.server`: ignore Range, answer 200 with the file.
+        ignore_range: AtomicBool,
     }
 
     struct Server {
@@ -744,7 +746,10 @@ mod stac_http {
             return (404, vec![], b"no such file".to_vec());
         };
         let total = data.len();
-        if let Some(r) = headers.get("range").and_then(|r| r.strip_prefix("bytes=")) {
+        let range = headers
+            .get("range")
+            .filter(|_| !state.ignore_range.load(Ordering::SeqCst));
+        if let Some(r) = range.and_then(|r| r.strip_prefix("bytes=")) {
             let (a, b) = r.split_once('-').unwrap_or((r, ""));
             let start: usize = a.parse().unwrap_or(0);
             let end: usize = b.parse().map(|e: usize| e + 1).unwrap_or(total).min(total);
@@ -985,6 +990,39 @@ mod stac_http {
         let r = read_scenes(&tile(S2_L2A, &b), &filter, &cfg).unwrap();
         assert_eq!(a, r);
         assert_eq!(server.count(" 503"), 3);
+    }
+
+    #[test]
+    fn a_server_without_range_support_serves_documents_and_small_cogs() {
+        let server = Server::start();
+        server.state.ignore_range.store(true, Ordering::SeqCst);
+        let items = sample_items(&server, &|id, band| {
+            format!("../../../cogs/{id}/{band}.tif")
+        });
+        let url = publish_static(&server, "cat", &items);
+        let b = bands(&["B04", "B8A", "dataMask"]);
+        let filter = Filter::default();
+        let local = read_simple(
+            &tile(SAMPLE_COLLECTION, &b),
+            &filter,
+            &DataConfig::default(),
+        )
+        .unwrap();
+        let remote = read_simple(&tile(S2_L2A, &b), &filter, &static_config(&url, 2)).unwrap();
+        assert_eq!(remote, local);
+        // JSON documents are one plain GET each; COGs are fetched whole (200, never 206).
+        assert_eq!(server.count("HEAD /cat/"), 0, "{:?}", server.state.log);
+        assert!(server.count("GET /cat/catalog.json 200") >= 1);
+        assert_eq!(server.count(" 206"), 0);
+        assert!(server.count("GET /cogs/") > 0);
+        // Above the whole-file limit the tile fails and says why.
+        let mut cfg = static_config(&url, 2);
+        cfg.remote.whole_file_limit = Some(1000);
+        let err = read_simple(&tile(S2_L2A, &b), &filter, &cfg)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ignores HTTP Range"), "{err}");
+        assert!(err.contains("/cogs/"), "the message names the file: {err}");
     }
 
     #[test]

@@ -42,10 +42,15 @@ impl Registry {
         let store = Store::open(&config.db_path)?;
         let workers = config.workers.max(1);
         let worker_config = config.clone();
+        let pool_stats = stats.clone();
         let pool = SyncArbiter::start(workers, move || {
-            TileWorker::new(worker_config.clone(), stats.clone())
+            TileWorker::new(worker_config.clone(), pool_stats.clone())
         });
-        let shared = Arc::new(Shared { config, pool });
+        let shared = Arc::new(Shared {
+            config,
+            pool,
+            stats,
+        });
         let unfinished = store.unfinished_requests()?;
         let registry = Registry {
             shared,

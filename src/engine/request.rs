@@ -19,6 +19,8 @@ use crate::store::Store;
 pub struct Shared {
     pub config: Arc<EngineConfig>,
     pub pool: Addr<TileWorker>,
+    /// Per-stage tile timings; a settled request's totals are logged.
+    pub stats: Arc<super::stats::Stats>,
 }
 
 pub struct RequestActor {
@@ -260,6 +262,9 @@ impl RequestActor {
             return Ok(());
         }
         self.dispatching = false;
+        if let Some(stats) = self.shared.stats.take_request(&self.id) {
+            tracing::info!(request = %self.id, "where the time went: {}", stats.breakdown());
+        }
         self.apply(
             Event::TilesSettled {
                 processed: counts.processed,

@@ -275,7 +275,7 @@ impl TileWorker {
         }
         timings.write = clock.elapsed();
         timings.total = started.elapsed();
-        self.stats.record(&timings);
+        self.stats.record(&job.request_id, &timings);
         let samples = crate::accounting::charged_samples(simple, &scenes_used);
         Ok(crate::accounting::tile_cost(
             &crate::accounting::TileCostInputs {

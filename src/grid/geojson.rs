@@ -2,7 +2,7 @@
 //! can be checked in a GIS. Pure functions over `serde_json::Value`; the CLI does the I/O.
 
 use super::aoi::{parse_bounds, Aoi};
-use super::tiling::{tiles, Tile, TilingSpec};
+use super::tiling::{tiles, tiles_iter, Tile, TilingSpec};
 use super::GridError;
 use serde_json::{json, Value};
 
@@ -75,31 +75,69 @@ pub fn tiles_feature_collection(tiles: &[Tile], spec: &TilingSpec) -> Result<Val
     let (width, height) = (spec.width_px()?, spec.height_px()?);
     let features: Vec<Value> = tiles
         .iter()
-        .map(|t| {
-            json!({
-                "type": "Feature",
-                "id": t.id,
-                "geometry": t.geometry_geojson(),
-                "properties": {
-                    "id": t.id,
-                    "name": t.name,
-                    "epsg": t.epsg,
-                    "bounds": t.bounds(),
-                    "bufferedBounds": t.buffered_bounds(spec),
-                    "origin": t.origin(),
-                    "width": width,
-                    "height": height,
-                }
-            })
-        })
+        .map(|t| tile_feature(t, spec, width, height))
         .collect();
     Ok(json!({"type": "FeatureCollection", "features": features}))
+}
+
+/// One tile as a GeoJSON Feature (see [`tiles_feature_collection`]).
+fn tile_feature(t: &Tile, spec: &TilingSpec, width: u32, height: u32) -> Value {
+    json!({
+        "type": "Feature",
+        "id": t.id,
+        "geometry": t.geometry_geojson(),
+        "properties": {
+            "id": t.id,
+            "name": t.name,
+            "epsg": t.epsg,
+            "bounds": t.bounds(),
+            "bufferedBounds": t.buffered_bounds(spec),
+            "origin": t.origin(),
+            "width": width,
+            "height": height,
+        }
+    })
 }
 
 /// `tessera grid tiles`: the AOI document -> the FeatureCollection of its tiles.
 pub fn tiles_geojson(aoi_doc: &Value, spec: &TilingSpec) -> Result<Value, GridError> {
     let aoi = aoi_from_geojson(aoi_doc)?;
     tiles_feature_collection(&tiles(&aoi, spec)?, spec)
+}
+
+/// Why writing the tiles' GeoJSON stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Grid(#[from] GridError),
+    #[error("writing the GeoJSON: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// [`tiles_geojson`] streamed: writes the same bytes as `serde_json::to_writer` of the
+/// whole FeatureCollection (keys in serde_json's sorted order, `features` first), but
+/// builds and writes one tile at a time, so a continent of tiles costs the memory of its
+/// cells, not of a JSON tree (231,001 Europe tiles: 1.85 GB as a tree). Returns the count.
+pub fn write_tiles_geojson(
+    aoi_doc: &Value,
+    spec: &TilingSpec,
+    mut out: impl std::io::Write,
+) -> Result<usize, WriteError> {
+    let aoi = aoi_from_geojson(aoi_doc)?;
+    let (width, height) = (spec.width_px()?, spec.height_px()?);
+    let tiles = tiles_iter(&aoi, spec, usize::MAX / 4)?;
+    let count = tiles.len();
+    out.write_all(b"{\"features\":[")?;
+    for (i, t) in tiles.enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut out, &tile_feature(&t, spec, width, height))
+            .map_err(std::io::Error::from)?;
+    }
+    out.write_all(b"],\"type\":\"FeatureCollection\"}")?;
+    out.flush()?;
+    Ok(count)
 }
 
 #[cfg(test)]
@@ -152,6 +190,32 @@ mod tests {
         assert!(aoi_from_geojson(&square).is_err());
         let out = tiles_geojson(&utm, &TilingSpec::new(1, 10.0)).unwrap();
         assert_eq!(out["features"][0]["properties"]["name"], "31UDS_7_2");
+    }
+
+    #[test]
+    fn streamed_output_is_byte_identical_to_the_tree() {
+        let utm_two_zones = json!({"type": "Polygon", "coordinates":
+            [[[11.7, 45.9], [12.4, 45.9], [12.4, 46.3], [11.7, 46.3], [11.7, 45.9]]]});
+        let antimeridian = json!({"type": "Polygon", "coordinates":
+            [[[179.5, -17.0], [180.5, -17.0], [180.5, -16.2], [179.5, -16.2], [179.5, -17.0]]]});
+        for (doc, grid, res, buffer) in [
+            (&utm_two_zones, 1, 10.0, 0),
+            (&utm_two_zones, 0, 20.0, 5),
+            (&utm_two_zones, 3, 0.0001, 0),
+            (&antimeridian, 2, 60.0, 3),
+        ] {
+            let spec = TilingSpec {
+                grid_id: grid,
+                resolution: res,
+                buffer_x: buffer,
+                buffer_y: buffer,
+            };
+            let tree = serde_json::to_string(&tiles_geojson(doc, &spec).unwrap()).unwrap();
+            let mut streamed = Vec::new();
+            let n = write_tiles_geojson(doc, &spec, &mut streamed).unwrap();
+            assert!(n > 0, "grid {grid}");
+            assert_eq!(String::from_utf8(streamed).unwrap(), tree, "grid {grid}");
+        }
     }
 
     #[test]

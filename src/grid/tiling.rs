@@ -671,6 +671,19 @@ pub fn tiles_with_limit(
     Ok(cells.iter().map(|c| build_tile(def, c)).collect())
 }
 
+/// The tiles of [`tiles_with_limit`] built one at a time, in id order. Cells are small
+/// (an id and a rectangle); names and densified footprints are what make a tile heavy, so
+/// a caller that writes tiles out as it goes (`tessera grid tiles`, analysis in chunks)
+/// holds one tile at a time instead of the whole list.
+pub fn tiles_iter(
+    aoi: &Aoi,
+    spec: &TilingSpec,
+    limit: usize,
+) -> Result<impl ExactSizeIterator<Item = Tile>, GridError> {
+    let (def, cells) = collect_cells(aoi, spec, limit)?;
+    Ok(cells.into_iter().map(move |c| build_tile(def, &c)))
+}
+
 /// Number of tiles [`tiles`] would return, without building names or footprints.
 pub fn estimate_tile_count(aoi: &Aoi, spec: &TilingSpec) -> Result<u64, GridError> {
     let (_, cells) = collect_cells(aoi, spec, usize::MAX / 4)?;

@@ -119,6 +119,21 @@ pub struct ObjectStoreSource {
     runtime: tokio::runtime::Runtime,
     size: std::sync::OnceLock<u64>,
     retry: RetryPolicy,
+    /// The whole object, once a server has shown it ignores `Range` (see `read_range`).
+    whole: std::sync::OnceLock<Vec<u8>>,
+    whole_file_limit: u64,
+}
+
+/// The largest object read whole from a server that ignores `Range` headers (python's
+/// `http.server`, some static hosts answer 200 with the full body). Larger ones fail with a
+/// message that names the cause rather than downloading gigabytes per window.
+pub const WHOLE_FILE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// object_store's errors when a server answers a range GET with a full 200 response (its
+/// HTTP store says "Range request not supported", the S3 client "non-partial response").
+fn ignores_range(e: &object_store::Error) -> bool {
+    let text = e.to_string();
+    text.contains("Range request not supported") || text.contains("non-partial response")
 }
 
 /// How often and how patiently a range read is retried: `attempts` in all, waiting
@@ -195,7 +210,38 @@ impl ObjectStoreSource {
             runtime,
             size: std::sync::OnceLock::new(),
             retry: RetryPolicy::default(),
+            whole: std::sync::OnceLock::new(),
+            whole_file_limit: WHOLE_FILE_LIMIT,
         })
+    }
+
+    /// Replaces [`WHOLE_FILE_LIMIT`] (tests use a small one).
+    pub fn with_whole_file_limit(mut self, limit: u64) -> ObjectStoreSource {
+        self.whole_file_limit = limit;
+        self
+    }
+
+    /// Serves a range from the whole object, fetching it once (a server without Range).
+    fn read_whole(&self, start: u64, end: u64) -> Result<Vec<u8>, String> {
+        if self.whole.get().is_none() {
+            let size = self.size()?;
+            if size > self.whole_file_limit {
+                return Err(format!(
+                    "the server ignores HTTP Range requests (it answered a range GET with the \
+                     whole file), and this file is {size} bytes, more than the {} bytes Tessera \
+                     reads whole; serve it from a server that supports Range",
+                    self.whole_file_limit
+                ));
+            }
+            let bytes = self.retry(|| {
+                self.runtime
+                    .block_on(async { self.store.get(&self.path).await?.bytes().await })
+            })?;
+            let _ = self.whole.set(bytes.to_vec());
+        }
+        let whole = self.whole.get().map(Vec::as_slice).unwrap_or_default();
+        let (a, b) = (start.min(whole.len() as u64), end.min(whole.len() as u64));
+        Ok(whole[a as usize..b as usize].to_vec())
     }
 
     /// Replaces the default retry policy.
@@ -224,13 +270,25 @@ impl ObjectStoreSource {
     }
 
     fn retry<T>(&self, f: impl Fn() -> Result<T, object_store::Error>) -> Result<T, String> {
+        self.retry_or(f).map_err(|(_, reason)| reason)
+    }
+
+    /// [`Self::retry`], keeping the final error so callers can tell what it was.
+    fn retry_or<T>(
+        &self,
+        f: impl Fn() -> Result<T, object_store::Error>,
+    ) -> Result<T, (object_store::Error, String)> {
         let mut attempt = 1;
         loop {
             match f() {
                 Ok(v) => return Ok(v),
                 Err(e) => {
-                    if is_permanent(&e) || attempt >= self.retry.attempts.max(1) {
-                        return Err(format!("{e} (after {attempt} attempt(s))"));
+                    if is_permanent(&e)
+                        || ignores_range(&e)
+                        || attempt >= self.retry.attempts.max(1)
+                    {
+                        let reason = format!("{e} (after {attempt} attempt(s))");
+                        return Err((e, reason));
                     }
                     std::thread::sleep(self.retry.delay(attempt));
                     attempt += 1;
@@ -257,11 +315,17 @@ impl ByteSource for ObjectStoreSource {
         if start >= end {
             return Ok(Vec::new());
         }
-        let bytes = self.retry(|| {
+        if self.whole.get().is_some() {
+            return self.read_whole(start, end);
+        }
+        match self.retry_or(|| {
             self.runtime
                 .block_on(self.store.get_range(&self.path, start..end))
-        })?;
-        Ok(bytes.to_vec())
+        }) {
+            Ok(bytes) => Ok(bytes.to_vec()),
+            Err((e, _)) if ignores_range(&e) => self.read_whole(start, end),
+            Err((_, reason)) => Err(reason),
+        }
     }
 }
 

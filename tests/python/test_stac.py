@@ -192,6 +192,54 @@ def test_sentinel2_l2a_from_static_catalog_over_http_matches_the_sample(stac_htt
         srv.stop()
 
 
+def test_sentinel2_l2a_from_a_plain_static_server_without_range(tmp_path, monkeypatch):
+    """`python3 -m http.server` ignores Range: documents come with one plain GET, small COGs whole."""
+    import socket
+    import sys
+    import time
+
+    root = tmp_path / "www"
+    publish_catalog(root)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "http.log", "w")
+    httpd = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                              "--directory", str(root)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        monkeypatch.setenv("TESSERA_STAC_CATALOG_URL", f"http://127.0.0.1:{port}/catalog.json")
+        monkeypatch.delenv("TESSERA_STAC_API_URL", raising=False)
+        srv = start_server(tmp_path / "srv", clients=("alice",))
+        try:
+            api = srv.api("alice")
+            out = tmp_path / "out"
+            results = {}
+            for collection in ("tessera-sample", "sentinel-2-l2a"):
+                body = create_body(AOI_SAMPLE, resolution=20, collection=collection, evalscript=EVALSCRIPT,
+                                   tile_path=str(out / collection))
+                rid = run_to_done(api, body)
+                tiles = {t["name"] for t in api.tiles(rid)}
+                assert tiles
+                results[collection] = {n: pixels(out / collection / rid / n / "default.tif") for n in tiles}
+            assert results["tessera-sample"] == results["sentinel-2-l2a"]
+        finally:
+            srv.stop()
+    finally:
+        httpd.terminate()
+        httpd.wait(timeout=10)
+        log.close()
+    served = (tmp_path / "http.log").read_text()
+    assert '"GET /catalog.json HTTP/1.1" 200' in served, served[-2000:]
+    assert '"HEAD /catalog.json' not in served, "documents must not need HEAD"
+    assert "/cogs/" in served and '" 206 ' not in served
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The same static catalog and COGs in a real S3-compatible bucket (moto on 127.0.0.1)
 # ---------------------------------------------------------------------------------------------------------------------
