@@ -70,22 +70,29 @@ pub fn request_json(r: &RequestRecord) -> Value {
 }
 
 /// `BatchTile`, with `origin` as the *upper-left* corner of the unbuffered tile: that is
-/// how `BatchSplitter` reads it, whatever the OpenAPI text says.
+/// how `BatchSplitter` reads it, whatever the OpenAPI text says. Two members are Tessera's
+/// own: `attempts` (processing attempts so far) and `error` (the last failure's text, while
+/// the tile is FAILED), so a user can see why a tile failed; the clients ignore unknown keys.
 pub fn tile_json(t: &TileRecord) -> Value {
     let geometry: Value = serde_json::from_str(&t.geometry).unwrap_or(Value::Null);
-    json!({
+    let mut tile = json!({
         "id": t.id,
         "requestId": t.request_id,
         "name": t.name,
         "status": t.status.as_str(),
         "cost": t.cost,
+        "attempts": t.attempts,
         "origin": {
             "type": "Point",
             "coordinates": [t.x_min, t.y_max],
             "crs": {"type": "name", "properties": {"name": format!("urn:ogc:def:crs:EPSG::{}", t.epsg)}}
         },
         "geometry": {"type": "Polygon", "coordinates": [geometry]},
-    })
+    });
+    if let (TileStatus::Failed, Some(e)) = (t.status, &t.error) {
+        tile["error"] = json!(e);
+    }
+    tile
 }
 
 /// `TilingGridDescriptor`.
@@ -111,4 +118,50 @@ pub fn list_json(data: Vec<Value>, links: &ListLinks) -> Value {
         l.insert("nextToken".into(), json!(n));
     }
     json!({"data": data, "links": l})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tile(status: TileStatus, attempts: u32, error: Option<&str>) -> TileRecord {
+        TileRecord {
+            request_id: "r".into(),
+            id: 7,
+            seq: 0,
+            name: "33TWM_1_2".into(),
+            status,
+            attempts,
+            cost: 0.0,
+            epsg: 32633,
+            x_min: 500000.0,
+            y_min: 5090000.0,
+            x_max: 510000.0,
+            y_max: 5100000.0,
+            geometry: "[[15.0,46.0],[15.1,46.0],[15.0,46.0]]".into(),
+            error: error.map(String::from),
+        }
+    }
+
+    #[test]
+    fn tile_json_says_why_a_failed_tile_failed() {
+        let failed = tile_json(&tile(
+            TileStatus::Failed,
+            3,
+            Some("writing x: Not a directory"),
+        ));
+        assert_eq!(failed["attempts"], 3);
+        assert_eq!(failed["error"], "writing x: Not a directory");
+        assert_eq!(
+            failed["origin"]["coordinates"],
+            json!([500000.0, 5100000.0])
+        );
+        // A tile that failed once and then went through keeps no stale error.
+        let retried = tile_json(&tile(TileStatus::Processed, 2, Some("transient")));
+        assert_eq!(retried["attempts"], 2);
+        assert!(retried.get("error").is_none());
+        assert!(tile_json(&tile(TileStatus::Pending, 0, None))
+            .get("error")
+            .is_none());
+    }
 }

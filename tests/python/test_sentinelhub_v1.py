@@ -293,6 +293,12 @@ def test_forced_failure_partial_then_restart(server):
     processed_ids = [t["id"] for t in per_status[BatchTileStatus.PROCESSED]]
     assert failed_ids == [blocked["id"]], f"FAILED tiles {failed_ids}, expected only the blocked {blocked['id']}"
     assert processed_ids == [tiles[1]["id"]], f"PROCESSED tiles {processed_ids}, expected {tiles[1]['id']}"
+    # Why a tile failed is in the tile JSON (Tessera's `error` and `attempts`; the client keeps unknown keys).
+    failed = per_status[BatchTileStatus.FAILED][0]
+    assert failed["attempts"] == 3, failed
+    assert blocked["name"] in failed.get("error", ""), f"the error must name the blocked path: {failed}"
+    done_tile = per_status[BatchTileStatus.PROCESSED][0]
+    assert done_tile["attempts"] == 1 and "error" not in done_tile, done_tile
     assert (out_dir / rid / tiles[1]["name"] / "default.tif").is_file(), "the unblocked tile's output is missing"
     assert blocker.is_file(), "the server must not remove the blocking file"
 
