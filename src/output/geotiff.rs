@@ -8,9 +8,6 @@
 //! Pixel-interleaved (PlanarConfiguration 1) because it is GDAL's and COG's default and
 //! because the tiff crate's decoder reads only the first plane of planar files.
 
-use std::io::Write;
-
-use flate2::write::ZlibEncoder;
 use rayon::prelude::*;
 
 use super::cog::{self, CogParams};
@@ -642,15 +639,19 @@ fn tile_bytes<T: Sample>(
     raw
 }
 
+/// zlib-wrapped DEFLATE at level 6 (GDAL's default) with libdeflate, which GDAL also
+/// uses: the same format every TIFF reader knows, in about two thirds of zlib's time.
 fn deflate(raw: &[u8]) -> Result<Vec<u8>, OutputError> {
-    let mut encoder = ZlibEncoder::new(
-        Vec::with_capacity(raw.len() / 4),
-        flate2::Compression::default(),
+    let mut c = libdeflater::Compressor::new(
+        libdeflater::CompressionLvl::new(6)
+            .map_err(|e| OutputError::Tiff(format!("deflate level: {e:?}")))?,
     );
-    encoder
-        .write_all(raw)
-        .and_then(|()| encoder.finish())
-        .map_err(|e| OutputError::Tiff(format!("deflate failed: {e}")))
+    let mut out = vec![0u8; c.zlib_compress_bound(raw.len())];
+    let n = c
+        .zlib_compress(raw, &mut out)
+        .map_err(|e| OutputError::Tiff(format!("deflate failed: {e}")))?;
+    out.truncate(n);
+    Ok(out)
 }
 
 #[cfg(test)]

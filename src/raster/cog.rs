@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tiff::decoder::{Decoder, DecodingResult, Limits};
 use tiff::tags::Tag;
 
+use super::chunks::{self, ChunkLayout};
 use super::Georef;
 
 #[derive(Debug, thiserror::Error)]
@@ -412,6 +413,9 @@ pub struct Level {
 /// An opened COG: the pyramid and georeferencing, read from the IFDs only.
 pub struct Cog {
     name: String,
+    source: Arc<dyn ByteSource>,
+    /// Per IFD: how its chunks are stored, when `chunks` can decode them (else `None`).
+    layouts: std::collections::HashMap<usize, Option<Arc<ChunkLayout>>>,
     decoder: Decoder<RangeReader>,
     pub levels: Vec<Level>,
     /// Georeferencing of level 0.
@@ -443,7 +447,7 @@ impl Cog {
         })?;
         let fetched = Arc::new(AtomicU64::new(0));
         let reader = RangeReader {
-            source,
+            source: source.clone(),
             len,
             pos: 0,
             buf_start: 0,
@@ -496,6 +500,8 @@ impl Cog {
         }
         Ok(Cog {
             name,
+            source,
+            layouts: std::collections::HashMap::new(),
             decoder,
             levels,
             georef,
@@ -586,6 +592,12 @@ impl Cog {
         if cw == 0 || ch == 0 {
             return Err(fmt(tiff::TiffError::LimitsExceeded));
         }
+        if let Some(layout) = self.layout(lv.ifd)? {
+            if layout.image_width == lv.width && layout.image_height == lv.height {
+                self.read_fast(&layout, col, row, width, height, &mut data)?;
+                return Ok(Window { data, ..out });
+            }
+        }
         let across = lv.width.div_ceil(cw);
         let nodata = self.nodata;
         for ty in row / ch..=(row + height - 1) / ch {
@@ -613,6 +625,187 @@ impl Cog {
             }
         }
         Ok(Window { data, ..out })
+    }
+
+    /// The window through [`chunks`]: merged range reads, parallel decoding.
+    fn read_fast(
+        &mut self,
+        layout: &ChunkLayout,
+        col: u32,
+        row: u32,
+        width: u32,
+        height: u32,
+        data: &mut [f32],
+    ) -> Result<(), CogError> {
+        use rayon::prelude::*;
+        let needed = layout.chunks_for(col, row, width, height);
+        let span = |c: &chunks::ChunkRef| {
+            (
+                layout.offsets.get(c.index).copied().unwrap_or(0),
+                layout.byte_counts.get(c.index).copied().unwrap_or(0),
+            )
+        };
+        let spans: Vec<(u64, u64)> = needed.iter().map(span).collect();
+        let reads = chunks::coalesce(&spans, chunks::MAX_GAP);
+        let source = &self.source;
+        let fetched: Vec<(u64, Vec<u8>)> = reads
+            .par_iter()
+            .map(|&(start, end)| {
+                let bytes = source
+                    .read_range(start, end)
+                    .map_err(|reason| CogError::Io {
+                        path: self.name.clone(),
+                        start,
+                        end,
+                        reason,
+                    })?;
+                Ok((start, bytes))
+            })
+            .collect::<Result<_, CogError>>()?;
+        let total: u64 = fetched.iter().map(|(_, b)| b.len() as u64).sum();
+        self.fetched.fetch_add(total, Ordering::Relaxed);
+        let nodata = self.nodata;
+        let name = &self.name;
+        let decoded: Vec<Option<Vec<f32>>> = needed
+            .par_iter()
+            .zip(spans.par_iter())
+            .map(|(c, &(off, len))| {
+                if len == 0 {
+                    return Ok(None); // a sparse chunk: no data
+                }
+                let read = fetched
+                    .iter()
+                    .find(|(start, b)| off >= *start && off + len <= start + b.len() as u64);
+                let Some((start, bytes)) = read else {
+                    return Err(CogError::Io {
+                        path: name.clone(),
+                        start: off,
+                        end: off + len,
+                        reason: "the file ends before this chunk".into(),
+                    });
+                };
+                let at = (off - start) as usize;
+                layout
+                    .decode(c, &bytes[at..at + len as usize], nodata)
+                    .map(Some)
+                    .map_err(|reason| CogError::Format {
+                        path: name.clone(),
+                        reason,
+                    })
+            })
+            .collect::<Result<_, CogError>>()?;
+        let spp = layout.samples_per_pixel;
+        for (c, values) in needed.iter().zip(decoded) {
+            let Some(values) = values else { continue };
+            let x0 = c.x0.max(col);
+            let x1 = (c.x0 + c.width).min(col + width);
+            let y0 = c.y0.max(row);
+            let y1 = (c.y0 + c.height).min(row + height);
+            for y in y0..y1 {
+                let src = ((y - c.y0) as usize * c.width as usize + (x0 - c.x0) as usize) * spp;
+                let dst = (y - row) as usize * width as usize + (x0 - col) as usize;
+                let out = &mut data[dst..dst + (x1 - x0) as usize];
+                if spp == 1 {
+                    out.copy_from_slice(&values[src..src + out.len()]);
+                } else {
+                    for (i, o) in out.iter_mut().enumerate() {
+                        *o = values[src + i * spp];
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How an IFD's chunks are stored, if [`chunks`] can decode them (cached per IFD).
+    fn layout(&mut self, ifd: usize) -> Result<Option<Arc<ChunkLayout>>, CogError> {
+        if let Some(l) = self.layouts.get(&ifd) {
+            return Ok(l.clone());
+        }
+        self.select_ifd(ifd)?;
+        let layout = self.read_layout().map_err(|e| CogError::Format {
+            path: self.name.clone(),
+            reason: e.to_string(),
+        })?;
+        let layout = layout.map(Arc::new);
+        self.layouts.insert(ifd, layout.clone());
+        Ok(layout)
+    }
+
+    fn read_layout(&mut self) -> Result<Option<ChunkLayout>, tiff::TiffError> {
+        let d = &mut self.decoder;
+        let codec = match d.find_tag_unsigned::<u16>(Tag::Compression)?.unwrap_or(1) {
+            1 => chunks::Codec::None,
+            8 | 32946 => chunks::Codec::Deflate,
+            _ => return Ok(None),
+        };
+        let horizontal_predictor = match d.find_tag_unsigned::<u16>(Tag::Predictor)?.unwrap_or(1) {
+            1 => false,
+            2 => true,
+            _ => return Ok(None),
+        };
+        let spp = d
+            .find_tag_unsigned::<u16>(Tag::SamplesPerPixel)?
+            .unwrap_or(1) as usize;
+        let planar = d
+            .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)?
+            .unwrap_or(1);
+        let bits = d
+            .find_tag_unsigned_vec::<u16>(Tag::BitsPerSample)?
+            .unwrap_or_else(|| vec![1]);
+        let formats = d
+            .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)?
+            .unwrap_or_else(|| vec![1]);
+        let (Some(&b), Some(&f)) = (bits.first(), formats.first()) else {
+            return Ok(None);
+        };
+        if spp == 0
+            || (spp > 1 && planar != 1)
+            || bits.iter().any(|&x| x != b)
+            || formats.iter().any(|&x| x != f)
+        {
+            return Ok(None);
+        }
+        let Some(sample) = chunks::SampleKind::from_tiff(f, b) else {
+            return Ok(None);
+        };
+        if horizontal_predictor && sample == chunks::SampleKind::F32 {
+            return Ok(None);
+        }
+        let tiled = matches!(d.get_chunk_type(), tiff::decoder::ChunkType::Tile);
+        let (off_tag, count_tag) = if tiled {
+            (Tag::TileOffsets, Tag::TileByteCounts)
+        } else {
+            (Tag::StripOffsets, Tag::StripByteCounts)
+        };
+        let offsets = d.get_tag_u64_vec(off_tag)?;
+        let byte_counts = d.get_tag_u64_vec(count_tag)?;
+        let (chunk_width, chunk_height) = d.chunk_dimensions();
+        let (image_width, image_height) = d.dimensions()?;
+        if chunk_width == 0 || chunk_height == 0 || offsets.len() != byte_counts.len() {
+            return Ok(None);
+        }
+        let needed = image_width.div_ceil(chunk_width) as usize
+            * image_height.div_ceil(chunk_height) as usize;
+        if offsets.len() < needed {
+            return Ok(None);
+        }
+        // `ByteOrder` is not nameable outside the tiff crate; its Debug text is stable.
+        let little_endian = format!("{:?}", d.byte_order()) == "LittleEndian";
+        Ok(Some(ChunkLayout {
+            offsets,
+            byte_counts,
+            chunk_width,
+            chunk_height,
+            image_width,
+            image_height,
+            tiled,
+            codec,
+            horizontal_predictor,
+            sample,
+            samples_per_pixel: spp,
+            little_endian,
+        }))
     }
 
     fn chunk_dims(&self, index: u32) -> Result<(u32, u32), CogError> {

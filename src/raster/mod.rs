@@ -62,5 +62,6 @@ pub struct Georef {
     pub res_y: f64,
 }
 
+pub mod chunks;
 pub mod cog;
 pub mod warp;
