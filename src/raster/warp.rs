@@ -184,6 +184,9 @@ pub fn warp(
     height: usize,
     method: Resampling,
 ) -> Result<Vec<f32>, WarpError> {
+    if let Some((dx, dy)) = aligned_offset(src_geo, dst) {
+        return Ok(copy_aligned(src, sw, sh, dx, dy, width, height));
+    }
     let m = Mapper::new(dst, width, height, src_geo)?;
     let mut out = vec![f32::NAN; width * height];
     out.par_chunks_mut(width.max(1))
@@ -195,6 +198,51 @@ pub fn warp(
             }
         });
     Ok(out)
+}
+
+/// When the target grid is the source grid shifted by whole pixels (same CRS, same pixel
+/// size: a Sentinel-2 COG under a grid-1 tile at 10 m), every target pixel centre is a
+/// source pixel centre, where nearest, bilinear and bicubic all return that pixel. The
+/// offset `(dx, dy)` in source pixels, or `None` when the grids do not line up.
+pub fn aligned_offset(src: &Georef, dst: &Georef) -> Option<(i64, i64)> {
+    let same = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+    if src.epsg != dst.epsg || !same(src.res_x, dst.res_x) || !same(src.res_y, dst.res_y) {
+        return None;
+    }
+    let ox = (dst.x_min - src.x_min) / src.res_x;
+    let oy = (src.y_max - dst.y_max) / src.res_y;
+    let whole = |o: f64| o.is_finite() && (o - o.round()).abs() < 1e-6 && o.abs() < 1e12;
+    (whole(ox) && whole(oy)).then(|| (ox.round() as i64, oy.round() as i64))
+}
+
+/// The target window `(dx, dy, width, height)` of the source, `NaN` outside it: row copies.
+fn copy_aligned(
+    src: &[f32],
+    sw: usize,
+    sh: usize,
+    dx: i64,
+    dy: i64,
+    width: usize,
+    height: usize,
+) -> Vec<f32> {
+    let mut out = vec![f32::NAN; width * height];
+    // Target columns that fall inside the source.
+    let c0 = (-dx).clamp(0, width as i64) as usize;
+    let c1 = (sw as i64 - dx).clamp(0, width as i64) as usize;
+    if c0 >= c1 {
+        return out;
+    }
+    out.par_chunks_mut(width.max(1))
+        .enumerate()
+        .for_each(|(row, line)| {
+            let sy = row as i64 + dy;
+            if sy < 0 || sy >= sh as i64 {
+                return;
+            }
+            let from = sy as usize * sw + (c0 as i64 + dx) as usize;
+            line[c0..c1].copy_from_slice(&src[from..from + (c1 - c0)]);
+        });
+    out
 }
 
 /// Samples `src` (`sw * sh`, `NaN` = no data) at fractional pixel positions. A target
@@ -342,6 +390,49 @@ mod tests {
         ] {
             assert_eq!(sample(&src, 6, 6, &coords, m), src, "{m:?}");
         }
+    }
+
+    #[test]
+    fn whole_pixel_shifts_copy_exactly_what_resampling_gives() {
+        // A 7x5 source with a no-data pixel; targets shifted by whole pixels, partly outside.
+        let mut src: Vec<f32> = (0..35).map(|v| v as f32 * 0.25 - 3.0).collect();
+        src[9] = f32::NAN;
+        let sgeo = g(32633, 1000.0, 2000.0, 10.0);
+        for (dx, dy) in [
+            (0i64, 0i64),
+            (2, 1),
+            (-3, 2),
+            (5, -4),
+            (9, 0),
+            (0, 7),
+            (-20, -20),
+        ] {
+            let dgeo = g(
+                32633,
+                1000.0 + 10.0 * dx as f64,
+                2000.0 - 10.0 * dy as f64,
+                10.0,
+            );
+            assert_eq!(aligned_offset(&sgeo, &dgeo), Some((dx, dy)));
+            let coords = source_coords(&dgeo, 6, 4, &sgeo).unwrap();
+            for m in [
+                Resampling::Nearest,
+                Resampling::Bilinear,
+                Resampling::Bicubic,
+            ] {
+                let fast = warp(&src, 7, 5, &sgeo, &dgeo, 6, 4, m).unwrap();
+                let slow = sample(&src, 7, 5, &coords, m);
+                let same = |a: &f32, b: &f32| a == b || (a.is_nan() && b.is_nan());
+                assert!(
+                    fast.iter().zip(&slow).all(|(a, b)| same(a, b)),
+                    "{m:?} {dx},{dy}: {fast:?} {slow:?}"
+                );
+            }
+        }
+        // Half a pixel, another pixel size or another CRS: no shortcut.
+        assert_eq!(aligned_offset(&sgeo, &g(32633, 1005.0, 2000.0, 10.0)), None);
+        assert_eq!(aligned_offset(&sgeo, &g(32633, 1000.0, 2000.0, 20.0)), None);
+        assert_eq!(aligned_offset(&sgeo, &g(32632, 1000.0, 2000.0, 10.0)), None);
     }
 
     #[test]
