@@ -54,6 +54,8 @@ pub struct RemoteConfig {
     /// The largest COG read whole from a server that ignores Range (None: 64 MiB,
     /// [`crate::raster::cog::WHOLE_FILE_LIMIT`]).
     pub whole_file_limit: Option<u64>,
+    /// Decoded COG chunks shared by every read through this configuration (and its clones).
+    pub cache: crate::raster::cache::BlockCache,
 }
 
 fn flag(name: &str, value: Option<String>, default: bool) -> Result<bool, RemoteError> {
@@ -120,6 +122,7 @@ impl RemoteConfig {
             retry,
             s3,
             whole_file_limit: None,
+            cache: crate::raster::cache::BlockCache::from_vars(get).map_err(RemoteError::Config)?,
         })
     }
 }
@@ -209,7 +212,7 @@ pub fn open_source(location: &str, cfg: &RemoteConfig) -> Result<Arc<dyn ByteSou
 
 /// Opens a COG at a local path or URL.
 pub fn open_cog(location: &str, cfg: &RemoteConfig) -> Result<Cog, CogError> {
-    Cog::open(open_source(location, cfg)?)
+    Ok(Cog::open(open_source(location, cfg)?)?.with_cache(cfg.cache.clone()))
 }
 
 /// A whole (small) file: a catalog or item JSON.

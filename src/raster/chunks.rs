@@ -134,9 +134,20 @@ impl ChunkLayout {
         stored: &[u8],
         nodata: Option<f64>,
     ) -> Result<Vec<f32>, String> {
+        let samples = self.decode_samples(c, stored)?;
+        let mut out = vec![0.0; samples.len() / self.sample.bytes()];
+        self.samples_to_f32(&samples, 0, 1, nodata, &mut out);
+        Ok(out)
+    }
+
+    /// Inflates a chunk and undoes its predictor: the samples of its valid pixels
+    /// (`c.width * c.height * samples_per_pixel`, row-major) as little-endian bytes. This
+    /// is what the block cache keeps: half the size of `f32` for 16-bit imagery.
+    pub fn decode_samples(&self, c: &ChunkRef, stored: &[u8]) -> Result<Vec<u8>, String> {
         let (row_px, rows) = self.stored_dims(c);
         let spp = self.samples_per_pixel;
-        let expected = row_px * rows * spp * self.sample.bytes();
+        let size = self.sample.bytes();
+        let expected = row_px * rows * spp * size;
         let raw = match self.codec {
             Codec::None => {
                 if stored.len() < expected {
@@ -153,46 +164,77 @@ impl ChunkLayout {
                     .map_err(|e| format!("chunk {}: DEFLATE data is corrupt ({e})", c.index))?,
             ),
         };
-        Ok(match self.sample {
-            SampleKind::U8 => self.convert::<u8>(&raw, c, row_px, nodata),
-            SampleKind::I8 => self.convert::<i8>(&raw, c, row_px, nodata),
-            SampleKind::U16 => self.convert::<u16>(&raw, c, row_px, nodata),
-            SampleKind::I16 => self.convert::<i16>(&raw, c, row_px, nodata),
-            SampleKind::U32 => self.convert::<u32>(&raw, c, row_px, nodata),
-            SampleKind::I32 => self.convert::<i32>(&raw, c, row_px, nodata),
-            SampleKind::F32 => self.convert::<f32>(&raw, c, row_px, nodata),
-        })
+        let (w, h) = (c.width as usize, c.height as usize);
+        let mut out = Vec::with_capacity(w * h * spp * size);
+        for r in 0..h {
+            let row = &raw[r * row_px * spp * size..(r + 1) * row_px * spp * size];
+            match self.sample {
+                SampleKind::U8 => self.unpredict::<u8>(row, w, &mut out),
+                SampleKind::I8 => self.unpredict::<i8>(row, w, &mut out),
+                SampleKind::U16 => self.unpredict::<u16>(row, w, &mut out),
+                SampleKind::I16 => self.unpredict::<i16>(row, w, &mut out),
+                SampleKind::U32 => self.unpredict::<u32>(row, w, &mut out),
+                SampleKind::I32 => self.unpredict::<i32>(row, w, &mut out),
+                SampleKind::F32 => self.unpredict::<f32>(row, w, &mut out),
+            }
+        }
+        Ok(out)
     }
 
-    /// Bytes -> samples (undoing the predictor per stored row) -> f32 of the valid part.
-    fn convert<T: Sample>(
-        &self,
-        raw: &[u8],
-        c: &ChunkRef,
-        row_px: usize,
-        nodata: Option<f64>,
-    ) -> Vec<f32> {
+    /// One stored row -> its first `w` pixels' samples, little-endian, predictor undone.
+    fn unpredict<T: Sample>(&self, row: &[u8], w: usize, out: &mut Vec<u8>) {
         let spp = self.samples_per_pixel;
         let size = std::mem::size_of::<T>();
-        let (w, h) = (c.width as usize, c.height as usize);
-        let mut out = Vec::with_capacity(w * h * spp);
-        let mut row: Vec<T> = Vec::with_capacity(row_px * spp);
-        for r in 0..h {
-            let bytes = &raw[r * row_px * spp * size..(r + 1) * row_px * spp * size];
-            row.clear();
-            row.extend(
-                bytes
-                    .chunks_exact(size)
-                    .map(|b| T::read(b, self.little_endian)),
-            );
-            if self.horizontal_predictor {
-                for i in spp..row.len() {
-                    row[i] = row[i].wrapping_add(row[i - spp]);
-                }
+        let le = self.little_endian;
+        if !self.horizontal_predictor {
+            for b in row[..w * spp * size].chunks_exact(size) {
+                out.extend_from_slice(&T::read(b, le).le_bytes()[..size]);
             }
-            out.extend(row[..w * spp].iter().map(|v| v.to_f32(nodata)));
+            return;
         }
-        out
+        let mut prev = [T::read(&row[..size], le); 8];
+        for (i, b) in row.chunks_exact(size).take(w * spp).enumerate() {
+            let mut v = T::read(b, le);
+            if i >= spp {
+                v = v.wrapping_add(prev[i % spp]);
+            }
+            prev[i % spp] = v;
+            out.extend_from_slice(&v.le_bytes()[..size]);
+        }
+    }
+
+    /// Samples (from [`Self::decode_samples`]) to `f32`: `out.len()` values taken from
+    /// sample `start` on, every `step` samples (a band of interleaved pixels), nodata as NaN.
+    pub fn samples_to_f32(
+        &self,
+        samples: &[u8],
+        start: usize,
+        step: usize,
+        nodata: Option<f64>,
+        out: &mut [f32],
+    ) {
+        fn conv<T: Sample>(
+            samples: &[u8],
+            start: usize,
+            step: usize,
+            nodata: Option<f64>,
+            out: &mut [f32],
+        ) {
+            let size = std::mem::size_of::<T>();
+            for (i, o) in out.iter_mut().enumerate() {
+                let at = (start + i * step) * size;
+                *o = T::read(&samples[at..at + size], true).to_f32(nodata);
+            }
+        }
+        match self.sample {
+            SampleKind::U8 => conv::<u8>(samples, start, step, nodata, out),
+            SampleKind::I8 => conv::<i8>(samples, start, step, nodata, out),
+            SampleKind::U16 => conv::<u16>(samples, start, step, nodata, out),
+            SampleKind::I16 => conv::<i16>(samples, start, step, nodata, out),
+            SampleKind::U32 => conv::<u32>(samples, start, step, nodata, out),
+            SampleKind::I32 => conv::<i32>(samples, start, step, nodata, out),
+            SampleKind::F32 => conv::<f32>(samples, start, step, nodata, out),
+        }
     }
 }
 
@@ -211,6 +253,8 @@ fn inflate(stored: &[u8], expected: usize) -> Result<Vec<u8>, String> {
 /// A sample type of the fast path.
 trait Sample: Copy {
     fn read(b: &[u8], little_endian: bool) -> Self;
+    /// Little-endian bytes, padded to 4 (callers take the first `size_of::<Self>()`).
+    fn le_bytes(self) -> [u8; 4];
     fn wrapping_add(self, other: Self) -> Self;
     fn to_f32(self, nodata: Option<f64>) -> f32;
 }
@@ -221,6 +265,12 @@ macro_rules! int_sample {
             fn read(b: &[u8], le: bool) -> Self {
                 let a = b.try_into().unwrap_or_default();
                 if le { <$t>::from_le_bytes(a) } else { <$t>::from_be_bytes(a) }
+            }
+            fn le_bytes(self) -> [u8; 4] {
+                let mut out = [0u8; 4];
+                let b = self.to_le_bytes();
+                out[..b.len()].copy_from_slice(&b);
+                out
             }
             fn wrapping_add(self, other: Self) -> Self {
                 <$t>::wrapping_add(self, other)
@@ -241,6 +291,9 @@ impl Sample for f32 {
         } else {
             f32::from_be_bytes(a)
         }
+    }
+    fn le_bytes(self) -> [u8; 4] {
+        self.to_le_bytes()
     }
     fn wrapping_add(self, other: Self) -> Self {
         // Predictor 2 on floats is not valid TIFF; such files take the tiff crate's path.

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tiff::decoder::{Decoder, DecodingResult, Limits};
 use tiff::tags::Tag;
 
+use super::cache::{self, BlockCache};
 use super::chunks::{self, ChunkLayout};
 use super::Georef;
 
@@ -416,6 +417,9 @@ pub struct Cog {
     source: Arc<dyn ByteSource>,
     /// Per IFD: how its chunks are stored, when `chunks` can decode them (else `None`).
     layouts: std::collections::HashMap<usize, Option<Arc<ChunkLayout>>>,
+    /// Decoded chunks shared with every other open COG of the same configuration.
+    cache: Option<BlockCache>,
+    size: u64,
     decoder: Decoder<RangeReader>,
     pub levels: Vec<Level>,
     /// Georeferencing of level 0.
@@ -502,6 +506,8 @@ impl Cog {
             name,
             source,
             layouts: std::collections::HashMap::new(),
+            cache: None,
+            size: len,
             decoder,
             levels,
             georef,
@@ -509,6 +515,12 @@ impl Cog {
             fetched,
             current_ifd: ifd,
         })
+    }
+
+    /// Shares decoded chunks through `cache` (see [`super::cache`]).
+    pub fn with_cache(mut self, cache: BlockCache) -> Cog {
+        self.cache = Some(cache);
+        self
     }
 
     /// Opens a local path or a URL (see [`open_source`]).
@@ -594,7 +606,7 @@ impl Cog {
         }
         if let Some(layout) = self.layout(lv.ifd)? {
             if layout.image_width == lv.width && layout.image_height == lv.height {
-                self.read_fast(&layout, col, row, width, height, &mut data)?;
+                self.read_fast(lv.ifd, &layout, col, row, width, height, &mut data)?;
                 return Ok(Window { data, ..out });
             }
         }
@@ -627,9 +639,12 @@ impl Cog {
         Ok(Window { data, ..out })
     }
 
-    /// The window through [`chunks`]: merged range reads, parallel decoding.
+    /// The window through [`chunks`]: cached chunks first, then merged range reads and
+    /// parallel decoding of the rest.
+    #[allow(clippy::too_many_arguments)]
     fn read_fast(
         &mut self,
+        ifd: usize,
         layout: &ChunkLayout,
         col: u32,
         row: u32,
@@ -639,22 +654,39 @@ impl Cog {
     ) -> Result<(), CogError> {
         use rayon::prelude::*;
         let needed = layout.chunks_for(col, row, width, height);
+        let key = |c: &chunks::ChunkRef| cache::Key {
+            file: self.name.clone(),
+            file_size: self.size,
+            ifd,
+            chunk: c.index,
+        };
         let span = |c: &chunks::ChunkRef| {
             (
                 layout.offsets.get(c.index).copied().unwrap_or(0),
                 layout.byte_counts.get(c.index).copied().unwrap_or(0),
             )
         };
-        let spans: Vec<(u64, u64)> = needed.iter().map(span).collect();
+        // None: a sparse chunk (no data); Some: its decoded samples.
+        let mut decoded: Vec<Option<Arc<Vec<u8>>>> = vec![None; needed.len()];
+        let mut missing = Vec::new();
+        for (i, c) in needed.iter().enumerate() {
+            match self.cache.as_ref().and_then(|cache| cache.get(&key(c))) {
+                Some(hit) => decoded[i] = Some(hit),
+                None if span(c).1 > 0 => missing.push(i),
+                None => {}
+            }
+        }
+        let spans: Vec<(u64, u64)> = missing.iter().map(|&i| span(&needed[i])).collect();
         let reads = chunks::coalesce(&spans, chunks::MAX_GAP);
         let source = &self.source;
+        let name = &self.name;
         let fetched: Vec<(u64, Vec<u8>)> = reads
             .par_iter()
             .map(|&(start, end)| {
                 let bytes = source
                     .read_range(start, end)
                     .map_err(|reason| CogError::Io {
-                        path: self.name.clone(),
+                        path: name.clone(),
                         start,
                         end,
                         reason,
@@ -664,15 +696,10 @@ impl Cog {
             .collect::<Result<_, CogError>>()?;
         let total: u64 = fetched.iter().map(|(_, b)| b.len() as u64).sum();
         self.fetched.fetch_add(total, Ordering::Relaxed);
-        let nodata = self.nodata;
-        let name = &self.name;
-        let decoded: Vec<Option<Vec<f32>>> = needed
+        let fresh: Vec<Arc<Vec<u8>>> = missing
             .par_iter()
             .zip(spans.par_iter())
-            .map(|(c, &(off, len))| {
-                if len == 0 {
-                    return Ok(None); // a sparse chunk: no data
-                }
+            .map(|(&i, &(off, len))| {
                 let read = fetched
                     .iter()
                     .find(|(start, b)| off >= *start && off + len <= start + b.len() as u64);
@@ -686,17 +713,24 @@ impl Cog {
                 };
                 let at = (off - start) as usize;
                 layout
-                    .decode(c, &bytes[at..at + len as usize], nodata)
-                    .map(Some)
+                    .decode_samples(&needed[i], &bytes[at..at + len as usize])
+                    .map(Arc::new)
                     .map_err(|reason| CogError::Format {
                         path: name.clone(),
                         reason,
                     })
             })
             .collect::<Result<_, CogError>>()?;
+        for (&i, samples) in missing.iter().zip(fresh) {
+            if let Some(cache) = &self.cache {
+                cache.put(key(&needed[i]), samples.clone());
+            }
+            decoded[i] = Some(samples);
+        }
         let spp = layout.samples_per_pixel;
-        for (c, values) in needed.iter().zip(decoded) {
-            let Some(values) = values else { continue };
+        let nodata = self.nodata;
+        for (c, samples) in needed.iter().zip(decoded) {
+            let Some(samples) = samples else { continue };
             let x0 = c.x0.max(col);
             let x1 = (c.x0 + c.width).min(col + width);
             let y0 = c.y0.max(row);
@@ -705,13 +739,7 @@ impl Cog {
                 let src = ((y - c.y0) as usize * c.width as usize + (x0 - c.x0) as usize) * spp;
                 let dst = (y - row) as usize * width as usize + (x0 - col) as usize;
                 let out = &mut data[dst..dst + (x1 - x0) as usize];
-                if spp == 1 {
-                    out.copy_from_slice(&values[src..src + out.len()]);
-                } else {
-                    for (i, o) in out.iter_mut().enumerate() {
-                        *o = values[src + i * spp];
-                    }
-                }
+                layout.samples_to_f32(&samples, src, spp, nodata, out);
             }
         }
         Ok(())
@@ -760,6 +788,7 @@ impl Cog {
             return Ok(None);
         };
         if spp == 0
+            || spp > 8
             || (spp > 1 && planar != 1)
             || bits.iter().any(|&x| x != b)
             || formats.iter().any(|&x| x != f)

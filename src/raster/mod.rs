@@ -62,6 +62,7 @@ pub struct Georef {
     pub res_y: f64,
 }
 
+pub mod cache;
 pub mod chunks;
 pub mod cog;
 pub mod warp;
