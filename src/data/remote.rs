@@ -24,7 +24,7 @@ use object_store::path::Path as StorePath;
 use object_store::{ClientOptions, ObjectStore, RetryConfig};
 
 pub use crate::raster::cog::RetryPolicy;
-use crate::raster::cog::{ByteSource, Cog, CogError, FileSource, ObjectStoreSource};
+use crate::raster::cog::{ByteSource, Cog, CogError, FileSource, ObjectStoreSource, PrefixSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -207,7 +207,13 @@ pub fn open_source(location: &str, cfg: &RemoteConfig) -> Result<Arc<dyn ByteSou
     if let Some(limit) = cfg.whole_file_limit {
         source = source.with_whole_file_limit(limit);
     }
-    Ok(Arc::new(source))
+    // The next tile opening the same file reads its size and IFDs from memory.
+    if let Some((size, _)) = cfg.cache.header(location) {
+        source = source.with_size(size);
+    }
+    let prefixed =
+        PrefixSource::open(Arc::new(source), &cfg.cache).map_err(|reason| bad(reason.clone()))?;
+    Ok(Arc::new(prefixed))
 }
 
 /// Opens a COG at a local path or URL.

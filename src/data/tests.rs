@@ -993,6 +993,40 @@ mod stac_http {
     }
 
     #[test]
+    fn headers_and_decoded_chunks_are_fetched_once_per_configuration() {
+        let server = Server::start();
+        let items = sample_items(&server, &|id, band| {
+            format!("../../../cogs/{id}/{band}.tif")
+        });
+        let url = publish_static(&server, "cat", &items);
+        let b = bands(&["B04", "B8A", "dataMask"]);
+        let filter = Filter::default();
+        let cfg = static_config(&url, 2);
+        let first = read_simple(&tile(S2_L2A, &b), &filter, &cfg).unwrap();
+        let cog_requests = server.count("/cogs/");
+        assert!(cog_requests > 0);
+        assert!(server.count("HEAD /cogs/") > 0);
+        // The same tile again (as the next tile over the same blocks would): the COGs'
+        // sizes, IFDs and chunks all come from memory.
+        let again = read_simple(&tile(S2_L2A, &b), &filter, &cfg).unwrap();
+        assert_eq!(again, first);
+        assert_eq!(
+            server.count("/cogs/"),
+            cog_requests,
+            "{:?}",
+            server.state.log
+        );
+        // A configuration with the cache off still reads the same pixels, fetching again.
+        let mut off = static_config(&url, 2);
+        off.remote.cache = crate::raster::cache::BlockCache::with_budget(0);
+        assert_eq!(
+            read_simple(&tile(S2_L2A, &b), &filter, &off).unwrap(),
+            first
+        );
+        assert!(server.count("/cogs/") > cog_requests);
+    }
+
+    #[test]
     fn a_server_without_range_support_serves_documents_and_small_cogs() {
         let server = Server::start();
         server.state.ignore_range.store(true, Ordering::SeqCst);

@@ -38,7 +38,16 @@ struct Lru {
     used: usize,
     tick: u64,
     entries: HashMap<Key, (Arc<Vec<u8>>, u64)>,
+    /// Remote files' sizes and first bytes (the IFDs of a COG), so opening the same file
+    /// again for the next tile costs no request. Small (64 KiB a file) and bounded in count.
+    headers: HashMap<String, (u64, Arc<Vec<u8>>)>,
 }
+
+/// How much of a remote file's start is kept: GDAL's COGs hold every IFD and the chunk
+/// index of every level there (the "ghost area" layout).
+pub const HEADER_BYTES: u64 = 64 * 1024;
+/// Files whose headers are kept at most (64 MiB).
+const MAX_HEADERS: usize = 1024;
 
 impl Default for BlockCache {
     fn default() -> BlockCache {
@@ -73,6 +82,7 @@ impl BlockCache {
             used: 0,
             tick: 0,
             entries: HashMap::new(),
+            headers: HashMap::new(),
         })))
     }
 
@@ -127,6 +137,20 @@ impl BlockCache {
                 l.used -= v.len();
             }
         }
+    }
+
+    /// A remote file's size and first bytes, if kept (even with a zero chunk budget:
+    /// headers are tiny and save a round trip per tile).
+    pub fn header(&self, file: &str) -> Option<(u64, Arc<Vec<u8>>)> {
+        self.0.lock().ok()?.headers.get(file).cloned()
+    }
+
+    pub fn put_header(&self, file: &str, size: u64, head: Arc<Vec<u8>>) {
+        let Ok(mut l) = self.0.lock() else { return };
+        if l.headers.len() >= MAX_HEADERS {
+            l.headers.clear();
+        }
+        l.headers.insert(file.to_string(), (size, head));
     }
 
     /// Bytes held now.

@@ -217,6 +217,12 @@ impl ObjectStoreSource {
         })
     }
 
+    /// The object's size when already known (no HEAD request then).
+    pub fn with_size(self, size: u64) -> ObjectStoreSource {
+        let _ = self.size.set(size);
+        self
+    }
+
     /// Replaces [`WHOLE_FILE_LIMIT`] (tests use a small one).
     pub fn with_whole_file_limit(mut self, limit: u64) -> ObjectStoreSource {
         self.whole_file_limit = limit;
@@ -328,6 +334,51 @@ impl ByteSource for ObjectStoreSource {
             Err((e, _)) if ignores_range(&e) => self.read_whole(start, end),
             Err((_, reason)) => Err(reason),
         }
+    }
+}
+
+/// A source whose size and first bytes are already known (from [`BlockCache::header`]):
+/// opening a COG again reads its IFDs from memory.
+pub struct PrefixSource {
+    inner: Arc<dyn ByteSource>,
+    size: u64,
+    prefix: Arc<Vec<u8>>,
+}
+
+impl PrefixSource {
+    /// Wraps `inner`, fetching and keeping its header in `cache` on first use.
+    pub fn open(inner: Arc<dyn ByteSource>, cache: &BlockCache) -> Result<PrefixSource, String> {
+        let (size, prefix) = match cache.header(inner.name()) {
+            Some(kept) => kept,
+            None => {
+                let size = inner.size()?;
+                let head = Arc::new(inner.read_range(0, size.min(cache::HEADER_BYTES))?);
+                cache.put_header(inner.name(), size, head.clone());
+                (size, head)
+            }
+        };
+        Ok(PrefixSource {
+            inner,
+            size,
+            prefix,
+        })
+    }
+}
+
+impl ByteSource for PrefixSource {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn size(&self) -> Result<u64, String> {
+        Ok(self.size)
+    }
+    fn read_range(&self, start: u64, end: u64) -> Result<Vec<u8>, String> {
+        let end = end.min(self.size);
+        if end <= self.prefix.len() as u64 {
+            let start = start.min(end);
+            return Ok(self.prefix[start as usize..end as usize].to_vec());
+        }
+        self.inner.read_range(start, end)
     }
 }
 
