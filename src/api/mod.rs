@@ -5,7 +5,10 @@
 //! The create body is stored *verbatim* (the client compares echoes such as `tilingGrid`
 //! for equality), so the typed spec is always re-derived from it rather than stored apart.
 
+pub mod limits;
 mod view;
+
+pub use limits::{LimitError, Limits};
 
 pub use view::{
     grid_json, list_json, request_json, tile_json, ListLinks, RequestRecord, TileRecord,
@@ -68,6 +71,8 @@ pub enum ApiError {
     Grid(#[from] grid::GridError),
     #[error("invalid output location: {0}")]
     Output(#[from] crate::output::OutputError),
+    #[error(transparent)]
+    Limit(#[from] LimitError),
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {

@@ -22,7 +22,10 @@ pub mod tm;
 
 pub use aoi::{parse_bounds, parse_crs, Aoi, Crs, Polygon};
 pub use geojson::{aoi_from_geojson, tiles_feature_collection, tiles_geojson};
-pub use tiling::{estimate_tile_count, tiles, tiles_with_limit, Tile, TilingSpec};
+pub use tiling::{
+    count_tiles_with_limit, estimate_tile_count, tiles, tiles_iter, tiles_with_limit, Tile,
+    TilingSpec,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -677,6 +677,27 @@ pub fn estimate_tile_count(aoi: &Aoi, spec: &TilingSpec) -> Result<u64, GridErro
     Ok(cells.len() as u64)
 }
 
+/// Like [`estimate_tile_count`], failing with [`GridError::TooManyTiles`] as soon as more
+/// than `limit` cells are found: refusing a whole-world request costs no more than the limit.
+pub fn count_tiles_with_limit(aoi: &Aoi, spec: &TilingSpec, limit: u64) -> Result<u64, GridError> {
+    let limit = usize::try_from(limit)
+        .unwrap_or(usize::MAX / 4)
+        .min(usize::MAX / 4);
+    let (_, cells) = collect_cells(aoi, spec, limit)?;
+    Ok(cells.len() as u64)
+}
+
+/// The tiles of [`tiles_with_limit`] built one at a time: only the compact cells are held,
+/// so a caller that stores tiles in chunks never holds every name and footprint at once.
+pub fn tiles_iter(
+    aoi: &Aoi,
+    spec: &TilingSpec,
+    limit: usize,
+) -> Result<impl ExactSizeIterator<Item = Tile>, GridError> {
+    let (def, cells) = collect_cells(aoi, spec, limit)?;
+    Ok(cells.into_iter().map(move |c| build_tile(def, &c)))
+}
+
 #[cfg(test)]
 #[path = "tiling_tests.rs"]
 mod tests;

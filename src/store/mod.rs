@@ -5,7 +5,11 @@
 //! that needs it (WAL mode lets readers run beside the writer).
 
 pub mod byoc;
+mod clients;
+mod pages;
 mod schema;
+
+pub use pages::BoundedPage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
