@@ -120,7 +120,7 @@ pub fn load_job(store: &Store, id: &str, data: &crate::data::DataConfig) -> Resu
         .get_request(None, id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("request {id} no longer exists"))?;
-    let spec = api::validate(&record.body).map_err(|e| e.to_string())?;
+    let spec = api::validate_stored(&record.body).map_err(|e| e.to_string())?;
     let program = Program::compile(&spec.evalscript).map_err(|e| format!("evalscript: {e}"))?;
     let setup = program.setup().clone();
     let sources = job_sources(&spec, &setup)?;
