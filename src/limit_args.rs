@@ -35,9 +35,10 @@ pub struct LimitArgs {
     /// Bytes of stored bodies one list page may carry [default: 16777216].
     #[arg(long)]
     max_page_bytes: Option<usize>,
-    /// Token requests per client id, e.g. 30/min,burst=10 [default: 0.5/s,burst=10].
+    /// Wrong-secret token requests per client id, e.g. 30/min,burst=10
+    /// [default: 0.5/s,burst=10].
     #[arg(long, value_parser = Rate::parse)]
-    token_rate: Option<Rate>,
+    token_failure_rate: Option<Rate>,
     /// Creates per client, e.g. 20/s,burst=100 [default: 20/s,burst=100].
     #[arg(long, value_parser = Rate::parse)]
     create_rate: Option<Rate>,
@@ -59,7 +60,7 @@ impl LimitArgs {
             max_outputs,
             max_list_count,
             max_page_bytes,
-            token_rate,
+            token_failure_rate,
             create_rate
         );
     }

@@ -37,8 +37,9 @@ pub struct Limits {
     /// Bytes of stored request bodies one list page may carry; a page stops early (with a
     /// `nextToken`) when the next item would exceed it, but always holds at least one item.
     pub max_page_bytes: usize,
-    /// Token requests per client id (`/oauth/token`): guessing secrets gets 429s.
-    pub token_rate: Rate,
+    /// Failed token requests (wrong secret) per client id at `/oauth/token`: guessing
+    /// gets 429s, while a client that knows its secret is never slowed down.
+    pub token_failure_rate: Rate,
     /// Creates per client (`POST /api/v1/batch/process`).
     pub create_rate: Rate,
 }
@@ -95,8 +96,8 @@ impl Default for Limits {
             max_outputs: 32,
             max_list_count: 1_000,
             max_page_bytes: 16 << 20,
-            // A client needs one token an hour; 10 tries at once, then one every 2 s.
-            token_rate: Rate {
+            // 10 wrong secrets at once, then one every 2 s.
+            token_failure_rate: Rate {
                 per_second: 0.5,
                 burst: 10.0,
             },

@@ -23,7 +23,8 @@ pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(1);
 const CLIENT_CACHE_MAX: usize = 10_000;
 
 pub struct Guards {
-    pub token: RateLimiter,
+    /// Wrong secrets per client id.
+    pub token_failures: RateLimiter,
     pub create: RateLimiter,
     clients: Mutex<HashMap<String, (Option<i64>, Instant)>>,
 }
@@ -31,7 +32,7 @@ pub struct Guards {
 impl Guards {
     pub fn new(limits: &Limits) -> Guards {
         Guards {
-            token: RateLimiter::new(limits.token_rate),
+            token_failures: RateLimiter::new(limits.token_failure_rate),
             create: RateLimiter::new(limits.create_rate),
             clients: Mutex::new(HashMap::new()),
         }

@@ -1,5 +1,5 @@
-//! Per-key token buckets: the token endpoint per client id (secret guessing) and creates
-//! per client. A refused call answers 429 with `Retry-After` in **milliseconds**, which is
+//! Per-key token buckets: wrong secrets at the token endpoint per client id (guessing)
+//! and creates per client. A refused call answers 429 with `Retry-After` in **milliseconds**, which is
 //! how `sentinelhub` reads it (batch-api.md §0.6), so the client waits and retries.
 //!
 //! The bucket arithmetic is pure (time is a parameter); [`RateLimiter`] adds the map and
@@ -86,6 +86,22 @@ impl RateLimiter {
     pub fn check(&self, key: &str) -> Result<(), Duration> {
         self.check_at(key, Instant::now())
     }
+
+    /// Whether `key` has a call left at `now`, without using it.
+    pub fn peek_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        let map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(key) {
+            None => Ok(()),
+            Some(b) => {
+                let mut b = *b;
+                b.take(self.rate, now)
+            }
+        }
+    }
+
+    pub fn peek(&self, key: &str) -> Result<(), Duration> {
+        self.peek_at(key, Instant::now())
+    }
 }
 
 /// `Retry-After` in whole milliseconds, at least 1.
@@ -111,10 +127,14 @@ mod tests {
         }
         let wait = l.check_at("a", t0).unwrap_err();
         assert_eq!(retry_after_ms(wait), 500);
+        assert!(l.peek_at("a", t0).is_err());
+        assert!(l.peek_at("fresh", t0).is_ok());
         // Another key has its own bucket.
         assert!(l.check_at("b", t0).is_ok());
         // Half a second later one token is back, and only one.
         let t1 = t0 + Duration::from_millis(500);
+        // Peeking does not use the token.
+        assert!(l.peek_at("a", t1).is_ok());
         assert!(l.check_at("a", t1).is_ok());
         assert!(l.check_at("a", t1).is_err());
         // A long pause refills to the burst, not beyond.

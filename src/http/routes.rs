@@ -114,13 +114,18 @@ async fn token(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpR
         (Some(id), Some(secret)) => (id, secret),
         _ => basic_credentials(&req).ok_or(auth::AuthError::BadCredentials)?,
     };
-    // Per client id, before the secret is looked at: guesses are rate limited too.
-    if let Err(wait) = state.guards.token.check(&id) {
-        return Ok(super::guard::too_many_requests(wait, "token requests"));
+    // Wrong secrets are counted per client id; once over the rate every attempt gets a
+    // 429 before the secret is even looked at, so guessing is slowed to the rate.
+    let failures = &state.guards.token_failures;
+    if let Err(wait) = failures.peek(&id) {
+        return Ok(super::guard::too_many_requests(
+            wait,
+            "failed token requests",
+        ));
     }
     let st = state.clone();
     let id2 = id.clone();
-    let generation = web::block(move || {
+    let checked = web::block(move || {
         auth::check_client(st.engine.store(), &id2, &secret)?;
         st.engine
             .store()
@@ -128,7 +133,19 @@ async fn token(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpR
             .ok_or(auth::AuthError::BadCredentials)
     })
     .await
-    .map_err(|_| HttpError::from(crate::engine::EngineError::Stopped))??;
+    .map_err(|_| HttpError::from(crate::engine::EngineError::Stopped))?;
+    let generation = match checked {
+        Err(auth::AuthError::BadCredentials) => {
+            if let Err(wait) = failures.check(&id) {
+                return Ok(super::guard::too_many_requests(
+                    wait,
+                    "failed token requests",
+                ));
+            }
+            return Err(auth::AuthError::BadCredentials.into());
+        }
+        other => other?,
+    };
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "access_token": auth::issue_token(&state.token_key, &id, generation),
         "token_type": "Bearer",
