@@ -294,8 +294,8 @@ def test_token_guessing_is_rate_limited_and_credentials_are_checked_live(tmp_pat
         srv.stop()
 
 
-# About 20 000 grid-1 tiles: 2° x 9° in one UTM zone band... sized so the test stays near a minute.
-LARGE_AOI = (12.0, 40.0, 18.0, 49.0)
+# Tens of thousands of grid-1 tiles at 10 m (Italy to Poland), sized so the test stays near a minute.
+LARGE_AOI = (0.0, 36.0, 30.0, 56.0)
 
 
 def test_large_analysis_and_delete_leave_other_clients_unharmed(tmp_path):
@@ -312,7 +312,8 @@ def test_large_analysis_and_delete_leave_other_clients_unharmed(tmp_path):
             return r
 
         big = alice.create(body(bbox=LARGE_AOI, resolution=10))
-        assert big["tileCount"] > 5_000, big["tileCount"]
+        assert big["tileCount"] > 50_000, big["tileCount"]
+        print("large request:", big["tileCount"], "tiles")
         call(alice, "POST", f"/api/v1/batch/process/{big['id']}/analyse")
 
         def bob_round() -> str:
