@@ -267,7 +267,7 @@ impl RequestActor {
                 )?;
                 tracing::warn!(request = %self.id, tile = %tile.name, attempts, "tile failed: {msg}");
                 self.store
-                    .set_tile_status(&self.id, tile.id, status, attempts, Some(&msg))?;
+                    .set_tile_status(&self.id, tile.id, status, attempts, Some(msg))?;
             }
         }
         Ok(())

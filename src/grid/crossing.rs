@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn simple_zigzag_passes_and_a_crossing_is_found_among_many() {
         let ring = zigzag(20_001);
-        assert!(first_crossing(&[ring.clone()]).is_none());
+        assert!(first_crossing(std::slice::from_ref(&ring)).is_none());
         // Swap two neighbouring vertices in the middle: the edges now cross.
         let mut bad = ring;
         bad.swap(10_000, 10_002);
