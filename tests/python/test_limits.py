@@ -298,6 +298,19 @@ def test_token_guessing_is_rate_limited_and_credentials_are_checked_live(tmp_pat
 LARGE_AOI = (0.0, 36.0, 30.0, 56.0)
 
 
+def daemon_peak_rss_kib(srv) -> int | None:
+    """VmHWM of the engine process (the supervisor's child), for the report; not asserted."""
+    try:
+        pid = srv.proc.pid
+        children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+        for line in open(f"/proc/{children[0] if children else pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return None
+
+
 def test_large_analysis_and_delete_leave_other_clients_unharmed(tmp_path):
     srv = start_server(tmp_path, clients=("alice", "bob"),
                        extra_args=["--max-tiles", "2000000", "--max-area-km2", "100000000"])
@@ -343,5 +356,6 @@ def test_large_analysis_and_delete_leave_other_clients_unharmed(tmp_path):
 
         wait_for(reclaimed, 120, "the deleted request's tiles purged and the file shrunk")
         assert not errors, errors
+        print("daemon peak RSS:", daemon_peak_rss_kib(srv), "KiB")
     finally:
         srv.stop()
