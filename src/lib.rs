@@ -28,3 +28,6 @@ pub mod raster;
 pub mod store;
 
 pub use engine::{Engine, EngineConfig};
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -19,6 +19,7 @@ use tessera::store::Store;
 static ALLOCATOR: tessera::evalscript::CountingAlloc = tessera::evalscript::CountingAlloc;
 
 mod bench;
+mod limit_args;
 mod supervise;
 
 #[derive(Parser)]
@@ -43,6 +44,8 @@ struct EngineArgs {
     /// Tile workers; defaults to the number of cores.
     #[arg(long)]
     workers: Option<usize>,
+    #[command(flatten)]
+    limits: limit_args::LimitArgs,
 }
 
 #[derive(Subcommand)]
@@ -229,6 +232,19 @@ enum ClientsCmd {
         #[arg(long, default_value = "tessera.db")]
         db: PathBuf,
     },
+    /// Remove a client: its secret and every token stop working at once (a running daemon
+    /// notices within a second). Its requests stay.
+    Remove {
+        #[arg(long, default_value = "tessera.db")]
+        db: PathBuf,
+        id: String,
+    },
+    /// Revoke every token issued to a client so far; it can fetch new ones with its secret.
+    RevokeTokens {
+        #[arg(long, default_value = "tessera.db")]
+        db: PathBuf,
+        id: String,
+    },
 }
 
 fn engine_config(args: &EngineArgs) -> Result<EngineConfig> {
@@ -242,6 +258,7 @@ fn engine_config(args: &EngineArgs) -> Result<EngineConfig> {
     if let Some(w) = args.workers {
         c.workers = w.max(1);
     }
+    args.limits.apply(&mut c.limits);
     Ok(c)
 }
 
@@ -335,6 +352,18 @@ fn clients(command: ClientsCmd) -> Result<()> {
             for (id, name, created) in Store::open(&db)?.list_clients()? {
                 println!("{id}\t{name}\t{created}");
             }
+        }
+        ClientsCmd::Remove { db, id } => {
+            if !Store::open(&db)?.remove_client(&id)? {
+                bail!("no client {id}");
+            }
+            println!("removed client {id}");
+        }
+        ClientsCmd::RevokeTokens { db, id } => {
+            if !Store::open(&db)?.revoke_client_tokens(&id)? {
+                bail!("no client {id}");
+            }
+            println!("revoked the tokens of client {id}");
         }
     }
     Ok(())

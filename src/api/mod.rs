@@ -5,7 +5,10 @@
 //! The create body is stored *verbatim* (the client compares echoes such as `tilingGrid`
 //! for equality), so the typed spec is always re-derived from it rather than stored apart.
 
+pub mod limits;
 mod view;
+
+pub use limits::{LimitError, Limits};
 
 pub use view::{
     grid_json, list_json, request_json, tile_json, ListLinks, RequestRecord, TileRecord,
@@ -68,6 +71,8 @@ pub enum ApiError {
     Grid(#[from] grid::GridError),
     #[error("invalid output location: {0}")]
     Output(#[from] crate::output::OutputError),
+    #[error(transparent)]
+    Limit(#[from] LimitError),
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {
@@ -115,6 +120,19 @@ pub fn normalise_create(body: &Value) -> Result<Map<String, Value>, ApiError> {
 /// The evalscript is only checked for presence: the hosted service validates it during
 /// analysis, and so do we.
 pub fn validate(body: &Map<String, Value>) -> Result<BatchSpec, ApiError> {
+    validate_with(body, grid::parse_bounds)
+}
+
+/// [`validate`] of a stored body: its AOI passed every check at create, so the
+/// self-intersection check is not run again (job loads happen on the request's actor).
+pub fn validate_stored(body: &Map<String, Value>) -> Result<BatchSpec, ApiError> {
+    validate_with(body, grid::parse_stored_bounds)
+}
+
+fn validate_with(
+    body: &Map<String, Value>,
+    parse_bounds: fn(&Value) -> Result<Aoi, grid::GridError>,
+) -> Result<BatchSpec, ApiError> {
     let pr = body
         .get("processRequest")
         .and_then(Value::as_object)
@@ -129,7 +147,7 @@ pub fn validate(body: &Map<String, Value>) -> Result<BatchSpec, ApiError> {
     let bounds = input
         .get("bounds")
         .ok_or_else(|| bad("processRequest.input.bounds is required for a batch request"))?;
-    let aoi = grid::parse_bounds(bounds)?;
+    let aoi = parse_bounds(bounds)?;
 
     let data = input
         .get("data")

@@ -51,7 +51,10 @@ pub const COLLECTIONS: &[&str] = &[
 /// Whether a request may name this collection type: a fixed one, or any `byoc-<id>`
 /// (whether that collection exists is checked at analysis, by [`check_bands`]).
 pub fn is_known_collection(collection: &str) -> bool {
-    COLLECTIONS.contains(&collection) || byoc::collection_id(collection).is_some()
+    // A BYOC id must be a well-formed id (no `../`, no separators): it becomes part of
+    // paths and SQL parameters.
+    COLLECTIONS.contains(&collection)
+        || byoc::collection_id(collection).is_some_and(|id| byoc::validate_id(id).is_ok())
 }
 
 /// Sentinel-2 L1C band names (B10 exists, SCL does not).

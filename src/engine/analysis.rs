@@ -120,7 +120,7 @@ pub fn load_job(store: &Store, id: &str, data: &crate::data::DataConfig) -> Resu
         .get_request(None, id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("request {id} no longer exists"))?;
-    let spec = api::validate(&record.body).map_err(|e| e.to_string())?;
+    let spec = api::validate_stored(&record.body).map_err(|e| e.to_string())?;
     let program = Program::compile(&spec.evalscript).map_err(|e| format!("evalscript: {e}"))?;
     let setup = program.setup().clone();
     let sources = job_sources(&spec, &setup)?;
@@ -210,15 +210,21 @@ pub fn analyse(
     sinks: &crate::output::Sinks,
 ) -> Result<Job, String> {
     let job = load_job(store, id, data)?;
-    let tiles = crate::grid::tiles(&job.spec.aoi, &job.spec.tiling).map_err(|e| e.to_string())?;
+    // Tiles are built one at a time from compact grid cells and written in chunks as they
+    // come: memory stays bounded by the cells (tens of bytes a tile), not the tiles.
+    let tiles = || {
+        crate::grid::tiles_iter(&job.spec.aoi, &job.spec.tiling, usize::MAX / 4)
+            .map_err(|e| e.to_string())
+    };
+    let all = tiles()?;
+    let tile_count = all.len();
     // §10.2: existing files are only checked for jobs under 5000 output files; bigger ones
     // must use a request-unique path, or overwrite without skipExisting.
-    let files = tiles.len() as u64 * job.spec.responses.len() as u64;
+    let files = tile_count as u64 * job.spec.responses.len() as u64;
     let check = crate::output::existence_check_needed(&job.spec.tile_path, &job.spec.output, files)
         .map_err(|e| e.to_string())?;
     if check {
-        let outputs: Vec<Vec<String>> = tiles
-            .iter()
+        let outputs: Vec<Vec<String>> = tiles()?
             .map(|t| {
                 job.spec
                     .responses
@@ -250,11 +256,11 @@ pub fn analyse(
     let inputs = cost_inputs(&job);
     let per_tile_estimate = accounting::tile_estimate(&inputs);
     let per_tile_cost = accounting::tile_cost(&inputs);
-    let value_estimate = per_tile_estimate * tiles.len() as f64;
+    let value_estimate = per_tile_estimate * tile_count as f64;
     let n = store
         .store_analysis(
             id,
-            tiles.into_iter().map(|t| NewTile {
+            all.map(|t| NewTile {
                 id: t.id,
                 geometry: serde_json::to_string(&t.wgs84).unwrap_or_else(|_| "[]".into()),
                 name: t.name,

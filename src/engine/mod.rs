@@ -13,6 +13,7 @@
 
 pub mod lifecycle;
 
+mod admission;
 mod analysis;
 mod registry;
 mod request;
@@ -53,6 +54,8 @@ pub struct EngineConfig {
     pub inject_panic_once: Option<String>,
     /// Where the STAC collections come from and how remote files are read.
     pub data: crate::data::DataConfig,
+    /// The documented request limits (tiles, area, buffers, sizes; README "Limits").
+    pub limits: crate::api::Limits,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +76,7 @@ impl Default for EngineConfig {
             tile_time_budget: Duration::from_secs(600),
             inject_panic_once: None,
             data: crate::data::DataConfig::default(),
+            limits: crate::api::Limits::default(),
         }
     }
 }
@@ -89,6 +93,8 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("the engine is not running")]
     Stopped,
+    #[error("the engine is busy with other requests' actions; retry shortly")]
+    Busy,
     #[error("cannot start the engine: {0}")]
     Start(String),
 }
@@ -134,7 +140,12 @@ struct Inner {
     system: System,
     config: Arc<EngineConfig>,
     stats: Arc<stats::Stats>,
+    admission: admission::Admission,
 }
+
+/// User commands queued for actors at most at once, and how long one more waits for a slot.
+const MAX_COMMANDS_IN_FLIGHT: usize = 256;
+const ADMISSION_WAIT: Duration = Duration::from_secs(10);
 
 impl Drop for Inner {
     fn drop(&mut self) {
@@ -180,6 +191,7 @@ impl Engine {
                 system,
                 config,
                 stats,
+                admission: admission::Admission::new(MAX_COMMANDS_IN_FLIGHT),
             }),
         })
     }
@@ -201,19 +213,36 @@ impl Engine {
     /// Validates a create body and stores the request as CREATED with its estimated tile
     /// count. Nothing is stored when validation fails.
     pub fn create(&self, client: &str, body: &Value) -> Result<RequestRecord> {
+        let limits = &self.inner.config.limits;
         let normalised = api::normalise_create(body)?;
+        api::limits::check_body(&normalised, limits).map_err(api::ApiError::from)?;
         let spec = api::validate(&normalised)?;
+        let (w, h) = analysis::tile_size_px(&spec.tiling);
+        let side = |px: i64, buffer: i32| (px.max(0) + 2 * buffer.max(0) as i64) as u64;
+        api::limits::check_footprint(
+            &api::limits::Footprint {
+                area_km2: spec.aoi.area_km2(),
+                tile_px: (side(w, spec.tiling.buffer_x), side(h, spec.tiling.buffer_y)),
+            },
+            limits,
+        )
+        .map_err(api::ApiError::from)?;
         // Counting cells is cheaper than building every tile's name and footprint; the
         // exact list is made by the analysis.
-        let tile_count = crate::grid::estimate_tile_count(&spec.aoi, &spec.tiling)
-            .map_err(api::ApiError::from)?;
+        let tile_count =
+            match crate::grid::count_tiles_with_limit(&spec.aoi, &spec.tiling, limits.max_tiles) {
+                Err(crate::grid::GridError::TooManyTiles { .. }) => {
+                    limits.max_tiles.saturating_add(1)
+                }
+                other => other.map_err(api::ApiError::from)?,
+            };
+        api::limits::check_tiles(tile_count, limits).map_err(api::ApiError::from)?;
         if tile_count == 0 {
             return Err(api::ApiError::BadPayload(
                 "the area of interest does not intersect any tile of the tiling grid".into(),
             )
             .into());
         }
-        let (w, h) = analysis::tile_size_px(&spec.tiling);
         let record = RequestRecord {
             id: uuid::Uuid::new_v4().to_string(),
             client_id: client.to_string(),
@@ -249,12 +278,19 @@ impl Engine {
         offset: u64,
         count: u64,
     ) -> Result<Page<RequestRecord>> {
-        let mut items = self
-            .inner
-            .reader
-            .list_requests(client, sort, offset, count + 1)?;
-        let next = (items.len() as u64 > count).then(|| offset + count);
+        // Bounded in bytes too (`Limits::max_page_bytes`): a page of large bodies stops
+        // early and the rest follows through `nextToken`.
+        let page = self.inner.reader.list_requests_bounded(
+            client,
+            sort,
+            offset,
+            count + 1,
+            self.inner.config.limits.max_page_bytes,
+        )?;
+        let mut items = page.items;
+        let more = page.cut_short || items.len() as u64 > count;
         items.truncate(count as usize);
+        let next = more.then(|| offset + items.len() as u64);
         Ok(Page { items, next })
     }
 
@@ -310,6 +346,8 @@ impl Engine {
     /// PUT: `description` and `output.collectionId` only, not while processing.
     pub fn update(&self, client: &str, id: &str, body: &Value) -> Result<RequestRecord> {
         let patch = api::validate_update(body)?;
+        api::limits::check_description(patch.get("description"), &self.inner.config.limits)
+            .map_err(api::ApiError::from)?;
         self.command(client, id, Command::Update(patch))?;
         self.get(client, id)
     }
@@ -323,15 +361,22 @@ impl Engine {
         // Ownership is checked here, so another client's id is indistinguishable from an
         // unknown one (404), as on the hosted service.
         self.get(client, id)?;
+        // Bounded by the admission counter rather than the registry's mailbox, so a burst
+        // waits its turn instead of failing (`do_send` ignores the mailbox capacity).
+        let _permit = self
+            .inner
+            .admission
+            .acquire(ADMISSION_WAIT)
+            .ok_or(EngineError::Busy)?;
         let (reply, rx) = mpsc::channel();
-        self.inner
-            .registry
-            .try_send(registry::Route {
-                id: id.to_string(),
-                command,
-                reply,
-            })
-            .map_err(|_| EngineError::Stopped)?;
+        if !self.inner.registry.connected() {
+            return Err(EngineError::Stopped);
+        }
+        self.inner.registry.do_send(registry::Route {
+            id: id.to_string(),
+            command,
+            reply,
+        });
         rx.recv().map_err(|_| EngineError::Stopped)?
     }
 

@@ -51,6 +51,11 @@ impl Registry {
             pool,
             stats,
         });
+        // Tiles of a deletion cut short by a crash (deletions purge tiles after the row).
+        let orphans = store.purge_orphan_tiles()?;
+        if orphans > 0 {
+            tracing::info!(requests = orphans, "purged tiles of deleted requests");
+        }
         let unfinished = store.unfinished_requests()?;
         let registry = Registry {
             shared,
@@ -91,16 +96,24 @@ impl Actor for Registry {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let every = self.shared.config.janitor_interval;
-        ctx.run_interval(every, |act, _| {
-            match act.store.delete_stale(&act.shared.config.stale) {
+        // Off this thread: purging the tiles of large stale requests takes a while, and
+        // every command is routed through here.
+        ctx.run_interval(every, |act, ctx| {
+            let stale = act.shared.config.stale;
+            let store = match act.store.reopen() {
+                Ok(s) => s,
+                Err(e) => return tracing::error!("stale-request deletion failed: {e}"),
+            };
+            let me = ctx.address();
+            tokio::task::spawn_blocking(move || match store.delete_stale(&stale) {
                 Ok(ids) => {
                     for id in ids {
                         tracing::info!(request = %id, "deleted stale request");
-                        act.actors.remove(&id);
+                        me.do_send(Forget { id });
                     }
                 }
                 Err(e) => tracing::error!("stale-request deletion failed: {e}"),
-            }
+            });
         });
     }
 }

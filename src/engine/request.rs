@@ -217,20 +217,50 @@ impl RequestActor {
                         attempts: tile.attempts + 1,
                         result: Err(format!("worker unavailable: {e}")),
                     });
-                    act.in_flight -= 1;
-                    if let Err(e) = act.record(&tile, outcome).and_then(|_| act.pump(ctx)) {
-                        tracing::error!(request = %act.id, tile = %tile.name, "recording tile: {e}");
-                    }
+                    act.record_until_done(tile, outcome, 0, ctx);
                 }),
         );
     }
 
+    /// Records a tile's outcome, retrying with backoff until the store takes it: a written
+    /// output is never left unrecorded (the tile stays in flight meanwhile, so the request
+    /// cannot settle without it). Then hands out more tiles, also retried.
+    fn record_until_done(
+        &mut self,
+        tile: TileRecord,
+        outcome: TileOutcome,
+        attempt: u32,
+        ctx: &mut Context<Self>,
+    ) {
+        match self.record(&tile, &outcome) {
+            Ok(()) => {
+                self.in_flight -= 1;
+                self.pump_until_done(0, ctx);
+            }
+            Err(e) => {
+                let delay = retry_delay(attempt);
+                tracing::warn!(request = %self.id, tile = %tile.name, attempt, ?delay, "recording tile failed, retrying: {e}");
+                ctx.run_later(delay, move |act, ctx| {
+                    act.record_until_done(tile, outcome, attempt + 1, ctx)
+                });
+            }
+        }
+    }
+
+    fn pump_until_done(&mut self, attempt: u32, ctx: &mut Context<Self>) {
+        if let Err(e) = self.pump(ctx) {
+            let delay = retry_delay(attempt);
+            tracing::warn!(request = %self.id, attempt, ?delay, "dispatching tiles failed, retrying: {e}");
+            ctx.run_later(delay, move |act, ctx| act.pump_until_done(attempt + 1, ctx));
+        }
+    }
+
     /// Commits a tile's outcome: PROCESSED and charged, or back to PENDING / FAILED.
-    fn record(&mut self, tile: &TileRecord, outcome: TileOutcome) -> Result<()> {
-        match outcome.result {
+    fn record(&mut self, tile: &TileRecord, outcome: &TileOutcome) -> Result<()> {
+        match &outcome.result {
             Ok(cost) => self
                 .store
-                .complete_tile(&self.id, &self.client, tile.id, cost)?,
+                .complete_tile(&self.id, &self.client, tile.id, *cost)?,
             Err(msg) => {
                 let (status, attempts) = lifecycle::tile_on_event(
                     TileStatus::Processing,
@@ -239,7 +269,7 @@ impl RequestActor {
                 )?;
                 tracing::warn!(request = %self.id, tile = %tile.name, attempts, "tile failed: {msg}");
                 self.store
-                    .set_tile_status(&self.id, tile.id, status, attempts, Some(&msg))?;
+                    .set_tile_status(&self.id, tile.id, status, attempts, Some(msg))?;
             }
         }
         Ok(())
@@ -319,7 +349,19 @@ impl RequestActor {
             Command::Delete => {
                 let counts = self.store.tile_counts(&self.id)?;
                 lifecycle::can_delete(self.state, counts.processed)?;
-                self.store.delete_request(&self.id)?;
+                // The row now (the request is gone for the API); its tiles, possibly
+                // millions, off this thread in short transactions. A crash in between
+                // leaves orphans that the registry purges at the next start.
+                self.store.delete_request_row(&self.id)?;
+                let purge = (self.store.reopen(), self.id.clone());
+                tokio::task::spawn_blocking(move || match purge {
+                    (Ok(store), id) => {
+                        if let Err(e) = store.purge_tiles(&id) {
+                            tracing::error!(request = %id, "purging tiles: {e}");
+                        }
+                    }
+                    (Err(e), id) => tracing::error!(request = %id, "purging tiles: {e}"),
+                });
                 self.registry.do_send(Forget {
                     id: self.id.clone(),
                 });
@@ -330,6 +372,11 @@ impl RequestActor {
             }
         }
     }
+}
+
+/// Backoff between retries of a store write: 50 ms doubling to 5 s.
+fn retry_delay(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis((50u64 << attempt.min(7)).min(5_000))
 }
 
 /// The crash-note label of a request's analysis thread.

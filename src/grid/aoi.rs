@@ -13,6 +13,7 @@
 //!   [`DENSIFY_TOLERANCE_M`] of the original straight edge: a bbox given in UTM on exact
 //!   10 km lines selects exactly the grid-1 tiles inside it.
 
+use super::crossing::first_crossing;
 use super::tm::{web_mercator_forward, web_mercator_inverse, UtmZone};
 use super::GridError;
 use serde_json::Value;
@@ -126,50 +127,6 @@ fn signed_area(ring: &[Point]) -> f64 {
         / 2.0
 }
 
-/// Sine of the turn a -> b -> c, 0 when the three points are collinear up to float noise.
-fn turn(a: Point, b: Point, c: Point) -> f64 {
-    let (u, v) = ([b[0] - a[0], b[1] - a[1]], [c[0] - a[0], c[1] - a[1]]);
-    let cross = u[0] * v[1] - u[1] * v[0];
-    let norm = u[0].hypot(u[1]) * v[0].hypot(v[1]);
-    if norm == 0.0 || (cross / norm).abs() < 1e-12 {
-        0.0
-    } else {
-        cross.signum()
-    }
-}
-
-/// A point where two edges of a polygon's rings cross *properly* (each edge strictly
-/// separates the other's ends), found by a sweep over edges sorted by west end. Touching
-/// and collinear overlaps are allowed: clipping a geometry to its bbox legitimately leaves
-/// zero-area slivers along the bbox edge, and holes may touch the exterior.
-fn first_crossing(rings: &[Vec<Point>]) -> Option<Point> {
-    let mut edges: Vec<(Point, Point)> = rings
-        .iter()
-        .flat_map(|r| r.windows(2).map(|w| (w[0], w[1])))
-        .collect();
-    edges.sort_by(|p, q| p.0[0].min(p.1[0]).total_cmp(&q.0[0].min(q.1[0])));
-    for (k, &(a, b)) in edges.iter().enumerate() {
-        let x_max = a[0].max(b[0]);
-        let (y_min, y_max) = (a[1].min(b[1]), a[1].max(b[1]));
-        for &(c, d) in &edges[k + 1..] {
-            if c[0].min(d[0]) > x_max {
-                break;
-            }
-            if c[1].max(d[1]) < y_min || c[1].min(d[1]) > y_max {
-                continue;
-            }
-            let crosses =
-                turn(a, b, c) * turn(a, b, d) < 0.0 && turn(c, d, a) * turn(c, d, b) < 0.0;
-            if crosses {
-                let (r, s) = ([b[0] - a[0], b[1] - a[1]], [d[0] - c[0], d[1] - c[1]]);
-                let t = ((c[0] - a[0]) * s[1] - (c[1] - a[1]) * s[0]) / (r[0] * s[1] - r[1] * s[0]);
-                return Some([a[0] + t * r[0], a[1] + t * r[1]]);
-            }
-        }
-    }
-    None
-}
-
 /// False for rings whose area is zero up to float noise (collinear corners such as
 /// (15.1, 45.8), (15.2, 45.9), (15.3, 46.0) leave ~1e-17 deg² of rounding area): the
 /// area must exceed 1e-12 of the squared extent, far below any real shape (a 1 m square
@@ -204,6 +161,17 @@ impl Aoi {
     /// Validates lon/lat polygons: finite, |lat| <= 90, |lon| <= 540, rings of at least
     /// three distinct corners (closed here if open), and a non-zero total area.
     pub fn new(polygons: Vec<Polygon>) -> Result<Aoi, GridError> {
+        Aoi::build(polygons, true)
+    }
+
+    /// Like [`Aoi::new`] without the self-intersection check: for an AOI that passed it
+    /// when its request was created (the stored body is re-read on every job load, and
+    /// the check, though O(n log n), is not free at 10^5 vertices).
+    pub fn new_validated(polygons: Vec<Polygon>) -> Result<Aoi, GridError> {
+        Aoi::build(polygons, false)
+    }
+
+    fn build(polygons: Vec<Polygon>, check_crossings: bool) -> Result<Aoi, GridError> {
         let mut bbox = [f64::INFINITY, f64::INFINITY, -f64::INFINITY, -f64::INFINITY];
         let mut kept = Vec::with_capacity(polygons.len());
         for polygon in polygons {
@@ -225,7 +193,12 @@ impl Aoi {
                     .ok_or_else(|| invalid("a ring needs at least 3 distinct positions"))?;
                 rings.push(ring);
             }
-            if let Some(p) = first_crossing(&rings) {
+            let crossing = if check_crossings {
+                first_crossing(&rings)
+            } else {
+                None
+            };
+            if let Some(p) = crossing {
                 return Err(invalid(format!(
                     "the polygon is self-intersecting: its edges cross near longitude {:.6}, \
                      latitude {:.6}; send a valid (simple) polygon or split it into a \
@@ -487,6 +460,16 @@ fn ring_to_lonlat(crs: Crs, ring: &[Point]) -> Vec<Point> {
 /// Parses a Process API `input.bounds` object (`bbox` and/or `geometry`, optional
 /// `properties.crs`, default EPSG:4326) into a lon/lat [`Aoi`].
 pub fn parse_bounds(bounds: &Value) -> Result<Aoi, GridError> {
+    parse_bounds_with(bounds, true)
+}
+
+/// [`parse_bounds`] of a stored request, whose AOI was fully validated at create: skips
+/// the self-intersection check (see [`Aoi::new_validated`]).
+pub fn parse_stored_bounds(bounds: &Value) -> Result<Aoi, GridError> {
+    parse_bounds_with(bounds, false)
+}
+
+fn parse_bounds_with(bounds: &Value, check_crossings: bool) -> Result<Aoi, GridError> {
     if !bounds.is_object() {
         return Err(invalid(
             "bounds must be an object with bbox and/or geometry",
@@ -541,7 +524,7 @@ pub fn parse_bounds(bounds: &Value) -> Result<Aoi, GridError> {
             }
         })
         .collect();
-    Aoi::new(polygons)
+    Aoi::build(polygons, check_crossings)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! implemented).
 
 pub mod aoi;
+mod crossing;
 pub mod geojson;
 pub mod mgrs;
 mod region;
@@ -20,11 +21,14 @@ pub mod s2;
 pub mod tiling;
 pub mod tm;
 
-pub use aoi::{parse_bounds, parse_crs, Aoi, Crs, Polygon};
+pub use aoi::{parse_bounds, parse_crs, parse_stored_bounds, Aoi, Crs, Polygon};
 pub use geojson::{
     aoi_from_geojson, tiles_feature_collection, tiles_geojson, write_tiles_geojson, WriteError,
 };
-pub use tiling::{estimate_tile_count, tiles, tiles_iter, tiles_with_limit, Tile, TilingSpec};
+pub use tiling::{
+    count_tiles_with_limit, estimate_tile_count, tiles, tiles_iter, tiles_with_limit, Tile,
+    TilingSpec,
+};
 
 use serde::{Deserialize, Serialize};
 

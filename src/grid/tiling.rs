@@ -690,6 +690,16 @@ pub fn estimate_tile_count(aoi: &Aoi, spec: &TilingSpec) -> Result<u64, GridErro
     Ok(cells.len() as u64)
 }
 
+/// Like [`estimate_tile_count`], failing with [`GridError::TooManyTiles`] as soon as more
+/// than `limit` cells are found: refusing a whole-world request costs no more than the limit.
+pub fn count_tiles_with_limit(aoi: &Aoi, spec: &TilingSpec, limit: u64) -> Result<u64, GridError> {
+    let limit = usize::try_from(limit)
+        .unwrap_or(usize::MAX / 4)
+        .min(usize::MAX / 4);
+    let (_, cells) = collect_cells(aoi, spec, limit)?;
+    Ok(cells.len() as u64)
+}
+
 #[cfg(test)]
 #[path = "tiling_tests.rs"]
 mod tests;

@@ -27,6 +27,8 @@ pub enum AuthError {
     BadToken,
     #[error("the token has expired")]
     Expired,
+    #[error("the token was revoked or its client removed")]
+    Revoked,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("no randomness available: {0}")]
@@ -103,12 +105,14 @@ fn mac(key: &[u8]) -> HmacSha256 {
     <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
 }
 
-/// Issues a token for a client.
-pub fn issue_token(key: &[u8], client_id: &str) -> String {
+/// Issues a token for a client. `generation` is the client's token generation
+/// (`Store::client_token_generation`): revoking bumps it and so ends this token.
+pub fn issue_token(key: &[u8], client_id: &str, generation: i64) -> String {
     let header = STANDARD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let payload = STANDARD.encode(
-        serde_json::json!({"azp": client_id, "sub": client_id, "exp": now() + TOKEN_TTL_SECS})
-            .to_string(),
+        serde_json::json!({"azp": client_id, "sub": client_id, "exp": now() + TOKEN_TTL_SECS,
+                           "gen": generation})
+        .to_string(),
     );
     let signed = format!("{header}.{payload}");
     let sig = STANDARD.encode(
@@ -120,8 +124,15 @@ pub fn issue_token(key: &[u8], client_id: &str) -> String {
     format!("{signed}.{sig}")
 }
 
-/// Verifies a token and returns its client id.
+/// Verifies a token's signature and expiry and returns its client id.
 pub fn verify_token(key: &[u8], token: &str) -> Result<String, AuthError> {
+    verify_token_claims(key, token).map(|(client, _)| client)
+}
+
+/// Like [`verify_token`], also returning the token generation it was issued under
+/// (0 for tokens from before revocation existed). Whether the client still exists and
+/// the generation is current is the caller's check against the store.
+pub fn verify_token_claims(key: &[u8], token: &str) -> Result<(String, i64), AuthError> {
     let (signed, sig) = token.rsplit_once('.').ok_or(AuthError::BadToken)?;
     let sig = STANDARD.decode(sig).map_err(|_| AuthError::BadToken)?;
     mac(key)
@@ -136,10 +147,11 @@ pub fn verify_token(key: &[u8], token: &str) -> Result<String, AuthError> {
     if exp < now() {
         return Err(AuthError::Expired);
     }
-    claims["azp"]
+    let client = claims["azp"]
         .as_str()
         .map(str::to_string)
-        .ok_or(AuthError::BadToken)
+        .ok_or(AuthError::BadToken)?;
+    Ok((client, claims["gen"].as_i64().unwrap_or(0)))
 }
 
 #[cfg(test)]
@@ -149,8 +161,12 @@ mod tests {
     #[test]
     fn token_round_trip_and_tamper() {
         let key = b"k".to_vec();
-        let t = issue_token(&key, "client-1");
+        let t = issue_token(&key, "client-1", 7);
         assert_eq!(verify_token(&key, &t).unwrap(), "client-1");
+        assert_eq!(
+            verify_token_claims(&key, &t).unwrap(),
+            ("client-1".to_string(), 7)
+        );
         assert!(verify_token(b"other", &t).is_err());
         let mut parts: Vec<&str> = t.split('.').collect();
         let forged = STANDARD.encode(br#"{"azp":"client-2","exp":99999999999}"#);

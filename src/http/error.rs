@@ -52,7 +52,12 @@ impl ResponseError for HttpError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(json!({"error": {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            // Milliseconds, as sentinelhub reads it: a busy engine is worth a short wait.
+            response.insert_header(("Retry-After", "500"));
+        }
+        response.json(json!({"error": {
             "status": self.status.as_u16(),
             "reason": self.status.canonical_reason().unwrap_or("Error"),
             "message": self.message,
@@ -72,6 +77,7 @@ impl From<EngineError> for HttpError {
                 ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "COMMON_EXCEPTION"),
             },
             EngineError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "COMMON_DATABASE_ERROR"),
+            EngineError::Busy => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED"),
             EngineError::Stopped | EngineError::Start(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "COMMON_EXCEPTION")
             }

@@ -4,6 +4,8 @@
 
 pub mod auth;
 mod error;
+mod guard;
+mod ratelimit;
 mod routes;
 
 pub use error::HttpError;
@@ -18,6 +20,8 @@ use crate::engine::Engine;
 pub struct AppState {
     pub engine: Engine,
     pub token_key: Vec<u8>,
+    /// Rate limits and the token's-client-still-valid check.
+    pub guards: guard::Guards,
 }
 
 /// Adds every route to an actix-web app (also used by in-process tests).
@@ -28,7 +32,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Builds the app state for an engine (loads or creates the token signing key).
 pub fn state(engine: Engine) -> Result<web::Data<AppState>, auth::AuthError> {
     let token_key = auth::signing_key(engine.store())?;
-    Ok(web::Data::new(AppState { engine, token_key }))
+    let guards = guard::Guards::new(&engine.config().limits);
+    Ok(web::Data::new(AppState {
+        engine,
+        token_key,
+        guards,
+    }))
 }
 
 /// Serves the API on `addr` until the process is stopped.

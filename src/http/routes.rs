@@ -16,9 +16,9 @@ use crate::store::RequestSort;
 type Result<T> = std::result::Result<T, HttpError>;
 type State = web::Data<AppState>;
 
-/// Page size when `count` is not given, and the most one page may hold.
+/// Page size when `count` is not given (the most one page may hold is
+/// `Limits::max_list_count`).
 const DEFAULT_COUNT: u64 = 100;
-const MAX_COUNT: u64 = 1000;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
@@ -85,7 +85,11 @@ impl FromRequest for Client {
                 .strip_prefix("Bearer ")
                 .or_else(|| header.strip_prefix("bearer "))
                 .ok_or(auth::AuthError::BadToken)?;
-            Ok(Client(auth::verify_token(&state.token_key, token.trim())?))
+            let (client, generation) = auth::verify_token_claims(&state.token_key, token.trim())?;
+            state
+                .guards
+                .check_client(state.engine.store(), &client, generation)?;
+            Ok(Client(client))
         };
         ready(check())
     }
@@ -110,13 +114,40 @@ async fn token(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpR
         (Some(id), Some(secret)) => (id, secret),
         _ => basic_credentials(&req).ok_or(auth::AuthError::BadCredentials)?,
     };
+    // Wrong secrets are counted per client id; once over the rate every attempt gets a
+    // 429 before the secret is even looked at, so guessing is slowed to the rate.
+    let failures = &state.guards.token_failures;
+    if let Err(wait) = failures.peek(&id) {
+        return Ok(super::guard::too_many_requests(
+            wait,
+            "failed token requests",
+        ));
+    }
     let st = state.clone();
     let id2 = id.clone();
-    web::block(move || auth::check_client(st.engine.store(), &id2, &secret))
-        .await
-        .map_err(|_| HttpError::from(crate::engine::EngineError::Stopped))??;
+    let checked = web::block(move || {
+        auth::check_client(st.engine.store(), &id2, &secret)?;
+        st.engine
+            .store()
+            .client_token_generation(&id2)?
+            .ok_or(auth::AuthError::BadCredentials)
+    })
+    .await
+    .map_err(|_| HttpError::from(crate::engine::EngineError::Stopped))?;
+    let generation = match checked {
+        Err(auth::AuthError::BadCredentials) => {
+            if let Err(wait) = failures.check(&id) {
+                return Ok(super::guard::too_many_requests(
+                    wait,
+                    "failed token requests",
+                ));
+            }
+            return Err(auth::AuthError::BadCredentials.into());
+        }
+        other => other?,
+    };
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "access_token": auth::issue_token(&state.token_key, &id),
+        "access_token": auth::issue_token(&state.token_key, &id, generation),
         "token_type": "Bearer",
         "expires_in": auth::TOKEN_TTL_SECS,
     })))
@@ -167,6 +198,12 @@ fn parse_json(body: &[u8]) -> Result<Value> {
 }
 
 async fn create(state: State, Client(client): Client, body: web::Bytes) -> Result<HttpResponse> {
+    if let Err(wait) = state.guards.create.check(&client) {
+        return Ok(super::guard::too_many_requests(
+            wait,
+            "batch request creation",
+        ));
+    }
     let body = parse_json(&body)?;
     let record = blocking(move || state.engine.create(&client, &body)).await?;
     Ok(HttpResponse::Created().json(api::request_json(&record)))
@@ -181,9 +218,10 @@ struct ListQuery {
 }
 
 /// `count` and `viewtoken` (an offset or list position) of a list call.
-fn paging(q: &ListQuery) -> Result<(u64, u64)> {
+fn paging(q: &ListQuery, state: &AppState) -> Result<(u64, u64)> {
+    let max_count = state.engine.config().limits.max_list_count;
     let count = match &q.count {
-        None => DEFAULT_COUNT,
+        None => DEFAULT_COUNT.min(max_count),
         Some(c) => c
             .parse::<u64>()
             .ok()
@@ -191,13 +229,13 @@ fn paging(q: &ListQuery) -> Result<(u64, u64)> {
             .ok_or_else(|| {
                 HttpError::bad_request(format!("count must be a positive integer, got '{c}'"))
             })?
-            .min(MAX_COUNT),
+            .min(max_count),
     };
     let from = match &q.viewtoken {
         None => 0,
-        Some(t) => t
-            .parse::<u64>()
-            .map_err(|_| HttpError::bad_request(format!("invalid viewtoken '{t}'")))?,
+        Some(t) => {
+            api::limits::parse_viewtoken(t).map_err(|e| HttpError::bad_request(e.to_string()))?
+        }
     };
     Ok((count, from))
 }
@@ -217,7 +255,7 @@ async fn list(
     Client(client): Client,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse> {
-    let (count, from) = paging(&q)?;
+    let (count, from) = paging(&q, &state)?;
     let sort = match q.sort.as_deref() {
         None | Some("created") => RequestSort::Created,
         Some("created:desc") => RequestSort::CreatedDesc,
@@ -299,7 +337,7 @@ async fn tiles(
     id: web::Path<String>,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse> {
-    let (count, from) = paging(&q)?;
+    let (count, from) = paging(&q, &state)?;
     let status = match &q.status {
         None => None,
         Some(s) => Some(TileStatus::parse(s).ok_or_else(|| {
@@ -325,8 +363,8 @@ async fn tile(
     Ok(HttpResponse::Ok().json(api::tile_json(&t)))
 }
 
-async fn grids(_: Client, q: web::Query<ListQuery>) -> Result<HttpResponse> {
-    let (count, from) = paging(&q)?;
+async fn grids(state: State, _: Client, q: web::Query<ListQuery>) -> Result<HttpResponse> {
+    let (count, from) = paging(&q, &state)?;
     let all = crate::grid::grids();
     let start = (from as usize).min(all.len());
     let end = (start + count as usize).min(all.len());

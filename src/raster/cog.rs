@@ -491,6 +491,18 @@ pub struct Window {
     pub data: Vec<f32>,
 }
 
+/// Bounds on what a file's header can make the decoder allocate. Unlimited, a hostile
+/// file (a BYOC upload, a remote COG) with a tag claiming 2^32 values made it allocate
+/// 105 GB and abort the process (found by `fuzz_tests::fuzz_cog_reader`). A decoded chunk
+/// (tile or strip) may still be 512 MiB, more than any real COG's.
+fn decoder_limits() -> Limits {
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = 512 << 20;
+    limits.intermediate_buffer_size = 512 << 20;
+    limits.ifd_value_size = 16 << 20;
+    limits
+}
+
 impl Cog {
     pub fn open(source: Arc<dyn ByteSource>) -> Result<Cog, CogError> {
         let name = source.name().to_string();
@@ -516,7 +528,7 @@ impl Cog {
         };
         let mut decoder = Decoder::new(reader)
             .map_err(|e| fmt(e.to_string()))?
-            .with_limits(Limits::unlimited());
+            .with_limits(decoder_limits());
         let (w0, h0) = decoder.dimensions().map_err(|e| fmt(e.to_string()))?;
         let (georef, nodata) = read_geo(&mut decoder).map_err(|reason| CogError::Unsupported {
             path: name.clone(),

@@ -5,7 +5,12 @@
 //! that needs it (WAL mode lets readers run beside the writer).
 
 pub mod byoc;
+mod chunked;
+mod clients;
+mod pages;
 mod schema;
+
+pub use pages::BoundedPage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -100,6 +105,11 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Deleted tiles give their pages back (`chunked::reclaim_space`). Only takes effect
+        // on a new file, before the first table; an older file keeps its mode. The WAL is
+        // truncated back to 64 MiB after a checkpoint instead of keeping its peak size.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        conn.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
         // WAL with synchronous=NORMAL survives a killed process (only power loss can lose
         // the last commits), and readers never wait for the writer.
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -300,13 +310,11 @@ impl Store {
     }
 
     /// Deletes a request and its tiles (outputs are never touched). The ledger is kept.
+    /// The row goes first (one short transaction), then the tiles in chunks.
     pub fn delete_request(&self, id: &str) -> Result<bool> {
-        let mut c = self.conn();
-        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("DELETE FROM tiles WHERE request_id = ?1", [id])?;
-        let n = tx.execute("DELETE FROM requests WHERE id = ?1", [id])?;
-        tx.commit()?;
-        Ok(n > 0)
+        let deleted = self.delete_request_row(id)?;
+        self.purge_tiles(id)?;
+        Ok(deleted)
     }
 
     /// Deletes stale requests per the seed's rules; returns the ids deleted.
@@ -332,65 +340,30 @@ impl Store {
             rows.collect::<rusqlite::Result<_>>()?
         };
         for id in &ids {
-            tx.execute("DELETE FROM tiles WHERE request_id = ?1", [id])?;
             tx.execute("DELETE FROM requests WHERE id = ?1", [id])?;
         }
         tx.commit()?;
+        drop(c);
+        // Tiles in chunks, after the rows: a crash in between leaves orphans that
+        // `purge_orphan_tiles` removes at the next start.
+        for id in &ids {
+            self.purge_tiles(id)?;
+        }
         Ok(ids)
     }
 
     // ---- analysis and tiles -----------------------------------------------------------
 
-    /// Stores the result of an analysis in one transaction: the tile list (replacing any
-    /// from an interrupted analysis), the exact tile count and the PU estimate.
+    /// Stores the result of an analysis: the tile list (replacing any from an interrupted
+    /// analysis), the exact tile count and the PU estimate, in bounded transactions
+    /// (`chunked::store_analysis_chunked`); the count is written last.
     pub fn store_analysis(
         &self,
         id: &str,
         tiles: impl Iterator<Item = NewTile>,
         value_estimate: f64,
     ) -> Result<u64> {
-        let mut c = self.conn();
-        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM requests WHERE id = ?1)",
-            [id],
-            |r| r.get(0),
-        )?;
-        if !exists {
-            // Deleted while its analysis ran: store nothing (dropping `tx` rolls back).
-            return Ok(0);
-        }
-        tx.execute("DELETE FROM tiles WHERE request_id = ?1", [id])?;
-        let mut n = 0u64;
-        {
-            let mut st = tx.prepare(
-                "INSERT INTO tiles(request_id, tile_id, seq, name, status, attempts, cost,
-                   cost_estimate, epsg, x_min, y_min, x_max, y_max, geometry)
-                 VALUES (?1, ?2, ?3, ?4, 'PENDING', 0, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?;
-            for t in tiles {
-                st.execute(params![
-                    id,
-                    t.id,
-                    n as i64,
-                    t.name,
-                    t.cost_estimate,
-                    t.epsg,
-                    t.bounds[0],
-                    t.bounds[1],
-                    t.bounds[2],
-                    t.bounds[3],
-                    t.geometry
-                ])?;
-                n += 1;
-            }
-        }
-        tx.execute(
-            "UPDATE requests SET tile_count = ?2, value_estimate = ?3 WHERE id = ?1",
-            params![id, n as i64, value_estimate],
-        )?;
-        tx.commit()?;
-        Ok(n)
+        self.store_analysis_chunked(id, tiles, value_estimate)
     }
 
     /// One page of tiles in list order, starting at position `from_seq`.

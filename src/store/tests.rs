@@ -8,7 +8,7 @@ fn store() -> (tempfile::TempDir, Store) {
     (dir, s)
 }
 
-fn record(id: &str, client: &str) -> RequestRecord {
+pub(super) fn record(id: &str, client: &str) -> RequestRecord {
     RequestRecord {
         id: id.into(),
         client_id: client.into(),
