@@ -14,11 +14,13 @@
 pub mod lifecycle;
 
 mod analysis;
+mod outputs;
 mod registry;
 mod request;
 mod stats;
 mod worker;
 
+pub use outputs::OutputPolicy;
 pub use stats::StatsSnapshot;
 
 use std::path::PathBuf;
@@ -53,6 +55,8 @@ pub struct EngineConfig {
     pub inject_panic_once: Option<String>,
     /// Where the STAC collections come from and how remote files are read.
     pub data: crate::data::DataConfig,
+    /// Where clients may write outputs (confined per client by default).
+    pub outputs: OutputPolicy,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +77,7 @@ impl Default for EngineConfig {
             tile_time_budget: Duration::from_secs(600),
             inject_panic_once: None,
             data: crate::data::DataConfig::default(),
+            outputs: OutputPolicy::default(),
         }
     }
 }
@@ -203,6 +208,11 @@ impl Engine {
     pub fn create(&self, client: &str, body: &Value) -> Result<RequestRecord> {
         let normalised = api::normalise_create(body)?;
         let spec = api::validate(&normalised)?;
+        // Issue 12: the output location must be in the client's scope.
+        self.inner
+            .config
+            .outputs
+            .check_create(&self.inner.reader, client, &spec)?;
         // Counting cells is cheaper than building every tile's name and footprint; the
         // exact list is made by the analysis.
         let tile_count = crate::grid::estimate_tile_count(&spec.aoi, &spec.tiling)

@@ -5,6 +5,7 @@
 //! that needs it (WAL mode lets readers run beside the writer).
 
 pub mod byoc;
+mod grants;
 mod schema;
 
 use std::path::{Path, PathBuf};

@@ -32,6 +32,8 @@ CREATE UNIQUE INDEX pu_ledger_one_charge ON pu_ledger(request_id, tile_id) WHERE
 "#,
     // 2: the BYOC tile index (store/byoc.rs).
     super::byoc::MIGRATION,
+    // Output grants per client (store/grants.rs, issue 12).
+    super::grants::MIGRATION,
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
