@@ -464,3 +464,6 @@ pub fn apply_update(body: &mut Map<String, Value>, patch: &Map<String, Value>) {
         }
     }
 }
+
+#[cfg(test)]
+mod output_tests;

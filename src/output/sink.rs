@@ -443,9 +443,10 @@ impl Sinks {
         let (store, key) = match target {
             Target::Local(file) => {
                 return Err(OutputError::UnsupportedLocation {
-                    location: file.path().display().to_string(),
+                    // Never the host path (issue 12): the file name is enough here.
+                    location: file.rel.last().cloned().unwrap_or_default(),
                     reason: "a local file is not an object".into(),
-                })
+                });
             }
             Target::S3 { bucket, key } => (self.s3_store(bucket)?, key),
             Target::Gcs { bucket, key } => (cloud(&self.gcs, "gs", bucket)?.bucket(bucket)?, key),
