@@ -19,8 +19,9 @@
 
 use std::fmt;
 
-/// Longest path segment, in bytes (the usual file-name limit).
-pub const MAX_SEGMENT_BYTES: usize = 255;
+/// Longest path segment, in bytes: the usual 255-byte file-name limit less the 9 bytes of
+/// the staging name `.<name>.partial`, so every accepted name can be written atomically.
+pub const MAX_SEGMENT_BYTES: usize = 246;
 /// Longest output location, in bytes.
 pub const MAX_LOCATION_BYTES: usize = 1024;
 
@@ -445,7 +446,7 @@ mod tests {
             "100%",
             "%zz",
             "é",
-            &"x".repeat(255),
+            &"x".repeat(246),
         ] {
             assert_eq!(check_segment(ok), Ok(()), "{ok:?}");
         }
@@ -479,8 +480,8 @@ mod tests {
             let reason = check_segment(value).unwrap_err();
             assert!(reason.contains(needle), "{value:?}: {reason}");
         }
-        let long = "x".repeat(256);
-        assert!(check_segment(&long).unwrap_err().contains("256 bytes"));
+        let long = "x".repeat(247);
+        assert!(check_segment(&long).unwrap_err().contains("247 bytes"));
     }
 
     #[test]
@@ -706,7 +707,7 @@ mod tests {
         // Values: a hostile output identifier, and lengths with the longest values.
         assert!(reason("out/<tileName>/<outputId>", &["a", "..", "b"]).contains("'..'"));
         let long = "x".repeat(200);
-        assert!(reason(&format!("out/{long}<tileName>"), &[]).contains("at most 255"));
+        assert!(reason(&format!("out/{long}<tileName>"), &[]).contains("at most 246"));
         let deep = format!("{}<tileName>", "abc/".repeat(250));
         assert!(reason(&deep, &[]).contains("at most 1024"));
         // The profile.d trick is a valid template; the scope refuses it.

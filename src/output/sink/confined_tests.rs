@@ -236,3 +236,17 @@ fn a_client_id_must_be_one_segment() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_longest_accepted_name_can_be_written_atomically() {
+    let base = tempfile::tempdir().unwrap();
+    let a = client(base.path(), "a", &[]);
+    let name = "x".repeat(crate::output::confine::MAX_SEGMENT_BYTES);
+    a.put(&format!("o/{name}"), b"1".to_vec()).await.unwrap();
+    assert_eq!(a.get(&format!("o/{name}")).await.unwrap(), b"1");
+    let longer = format!("o/{name}y");
+    assert!(matches!(
+        a.resolve(&longer),
+        Err(OutputError::UnsupportedLocation { .. })
+    ));
+}
