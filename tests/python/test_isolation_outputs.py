@@ -350,3 +350,28 @@ def test_buckets_are_the_operators_to_grant(s3_iso):
     assert_error(alice.post(PROCESS, json=create_body(AOI_ONE, tile_path="s3://bucket-a/run")), 400,
                  ["not granted"], context="after revoke")
     srv.grant("alice", "s3://bucket-a")
+
+
+def test_grant_cli_refuses_unknown_clients_and_relative_or_malformed_locations(iso):
+    import subprocess
+
+    def grant(*args: str) -> subprocess.CompletedProcess:
+        cmd = [str(iso.bin), "clients", "grant", "--db", str(iso.db), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+    alice = iso.clients["alice"].client_id
+    for args, needle in [
+        (("no-such-client", "s3://b"), "no client"),
+        ((alice, "results"), "relative"),
+        ((alice, "s3://b/../c"), ".."),
+        ((alice, "s3://b//c"), "empty"),
+        ((alice, "ftp://b"), "supported"),
+    ]:
+        res = grant(*args)
+        assert res.returncode != 0 and needle in res.stderr, (args, res.returncode, res.stderr)
+    assert "grant\ts3://b" not in iso._clients_cli("list")
+    # The operator's spelling is normalised, so revoke matches grant.
+    assert grant(alice, "file:///srv/team-a/").returncode == 0
+    assert "grant\t/srv/team-a" in iso._clients_cli("list")
+    iso.revoke("alice", "/srv/team-a")
+    assert "/srv/team-a" not in iso._clients_cli("list")
