@@ -96,7 +96,10 @@ impl TileWorker {
             .store
             .as_ref()
             .ok_or("the worker has no store connection")?;
-        let sinks = (self.config.outputs).sinks_for(self.sinks.clone()?, store, &job.client_id)?;
+        let sinks = self
+            .config
+            .outputs
+            .sinks_for(self.sinks.clone()?, store, &job.client_id)?;
         let paths: Vec<String> = job
             .spec
             .responses
