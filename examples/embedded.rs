@@ -39,6 +39,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    println!("outputs under {}", dir.join("data").display());
+    // Relative output paths land in the owner's folder (confined, as `tessera serve`).
+    println!(
+        "outputs under {}",
+        dir.join("data/clients/example").display()
+    );
     Ok(())
 }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use tessera::engine::lifecycle::{Event, Status};
-use tessera::engine::{Engine, EngineConfig};
+use tessera::engine::{Engine, EngineConfig, OutputPolicy};
 use tessera::http;
 use tessera::store::Store;
 
@@ -76,6 +76,11 @@ enum Cmd {
         /// Internal: this process is the daemon started by the supervisor.
         #[arg(long, hide = true)]
         child: bool,
+        /// Let every client write outputs under this absolute path (or file:///path)
+        /// besides its own folder <data>/clients/<clientId>/; repeatable. Per client:
+        /// `tessera clients grant`.
+        #[arg(long, value_name = "PATH")]
+        allow_output_prefix: Vec<String>,
     },
     /// Run one batch request (a create body as JSON) in-process, with a progress bar.
     Run {
@@ -227,7 +232,7 @@ enum ClientsCmd {
         #[arg(long, default_value = "client")]
         name: String,
     },
-    /// List clients (ids and names; secrets are stored hashed).
+    /// List clients (ids, names and output grants; secrets are stored hashed).
     List {
         #[arg(long, default_value = "tessera.db")]
         db: PathBuf,
@@ -245,6 +250,41 @@ enum ClientsCmd {
         db: PathBuf,
         id: String,
     },
+    /// Let a client write outputs to a bucket or key prefix (s3://bucket[/prefix],
+    /// gs://..., az://...) or under a local absolute path (/path, file:///path).
+    Grant(GrantArgs),
+    /// Take a grant back; requests already created stop writing there from their next tile.
+    Revoke(GrantArgs),
+}
+
+#[derive(clap::Args)]
+struct GrantArgs {
+    #[arg(long, default_value = "tessera.db")]
+    db: PathBuf,
+    /// The client id (`tessera clients list`).
+    client: String,
+    location: String,
+}
+
+impl GrantArgs {
+    /// The store, and the canonical spelling of the grant for an existing client (so
+    /// grant and revoke agree whatever the operator typed: `s3://b/p/`, `file:///srv/x`).
+    fn open(&self) -> Result<(Store, String)> {
+        let store = Store::open(&self.db)?;
+        if !store
+            .list_clients()?
+            .iter()
+            .any(|(id, _, _)| *id == self.client)
+        {
+            bail!(
+                "no client {}; `tessera clients list` shows them",
+                self.client
+            );
+        }
+        let grant =
+            tessera::output::confine::parse_grant(&self.location).map_err(anyhow::Error::msg)?;
+        Ok((store, grant.to_string()))
+    }
 }
 
 fn engine_config(args: &EngineArgs) -> Result<EngineConfig> {
@@ -280,11 +320,14 @@ fn main() -> Result<()> {
             delete_finished_after,
             no_supervise,
             child,
+            allow_output_prefix,
         } => {
             if !no_supervise && !child {
                 std::process::exit(supervise::run()?);
             }
             let mut config = engine_config(&engine)?;
+            config.outputs =
+                OutputPolicy::allowing(&allow_output_prefix).map_err(anyhow::Error::msg)?;
             config.janitor_interval = janitor_interval;
             config.stale.failed = delete_failed_after;
             config.stale.unstarted = delete_unstarted_after;
@@ -349,8 +392,12 @@ fn clients(command: ClientsCmd) -> Result<()> {
             );
         }
         ClientsCmd::List { db } => {
-            for (id, name, created) in Store::open(&db)?.list_clients()? {
+            let store = Store::open(&db)?;
+            for (id, name, created) in store.list_clients()? {
                 println!("{id}\t{name}\t{created}");
+                for grant in store.output_grants(&id)? {
+                    println!("\tgrant\t{grant}");
+                }
             }
         }
         ClientsCmd::Remove { db, id } => {
@@ -364,6 +411,24 @@ fn clients(command: ClientsCmd) -> Result<()> {
                 bail!("no client {id}");
             }
             println!("revoked the tokens of client {id}");
+        }
+        ClientsCmd::Grant(args) => {
+            let (store, grant) = args.open()?;
+            if store.grant_output(&args.client, &grant)? {
+                println!("granted {grant} to {}", args.client);
+            } else {
+                println!("{} already had {grant}", args.client);
+            }
+        }
+        ClientsCmd::Revoke(args) => {
+            let (store, grant) = args.open()?;
+            if !store.revoke_output(&args.client, &grant)? {
+                bail!(
+                    "{} has no grant {grant}; `tessera clients list` shows them",
+                    args.client
+                );
+            }
+            println!("revoked {grant} from {}", args.client);
         }
     }
     Ok(())
@@ -532,7 +597,12 @@ fn run(config: EngineConfig, path: &PathBuf, evalscript: Option<&std::path::Path
         }
     }
     let data_dir = config.data_dir.clone();
-    let engine = Engine::start(config)?;
+    // The local single-user command: whoever runs it is the operator, so outputs go
+    // wherever the body says (relative paths under the data folder), unconfined.
+    let engine = Engine::start(EngineConfig {
+        outputs: OutputPolicy::unconfined(),
+        ..config
+    })?;
     let record = engine.create(LOCAL_CLIENT, &body)?;
     let id = record.id.clone();
     eprintln!("request {id}: {} tiles estimated", record.tile_count);

@@ -184,7 +184,7 @@ fn validate_with(
 
     let output = crate::output::OutputOptions::from_output(body.get("output"))?;
     let responses = responses(pr.get("output"), &output)?;
-    let tile_path = tile_path(body, responses.len())?;
+    let tile_path = tile_path(body, &responses)?;
 
     Ok(BatchSpec {
         aoi,
@@ -377,6 +377,12 @@ fn responses(
             .pointer("/format/type")
             .and_then(Value::as_str)
             .unwrap_or("image/tiff");
+        // The identifier is the <outputId> of file names: one plain path segment.
+        crate::output::confine::check_segment(&identifier).map_err(|reason| {
+            bad(format!(
+                "output identifier {identifier:?} cannot name a file: {reason}"
+            ))
+        })?;
         let encoder = crate::output::OutputFormat::for_response(mime, &identifier, options)?;
         if out
             .iter()
@@ -394,7 +400,7 @@ fn responses(
     Ok(out)
 }
 
-fn tile_path(body: &Map<String, Value>, outputs: usize) -> Result<String, ApiError> {
+fn tile_path(body: &Map<String, Value>, responses: &[ResponseSpec]) -> Result<String, ApiError> {
     if body.contains_key("zarrOutput") {
         return Err(bad(
             "zarrOutput is not supported yet; use output.defaultTilePath",
@@ -416,7 +422,17 @@ fn tile_path(body: &Map<String, Value>, outputs: usize) -> Result<String, ApiErr
             ))
         }
     };
-    Ok(crate::output::resolve_template(&location, outputs)?)
+    let template = crate::output::resolve_template(&location, responses.len())?;
+    // Every expansion must be a well-formed location; whether the client may write there
+    // is the engine's check (it knows the client).
+    let ids: Vec<&str> = responses.iter().map(|r| r.identifier.as_str()).collect();
+    crate::output::confine::check_template(&template, &ids).map_err(|reason| {
+        crate::output::OutputError::UnsupportedLocation {
+            location: location.clone(),
+            reason,
+        }
+    })?;
+    Ok(template)
 }
 
 /// Validates a PUT body: only `description` and `output.collectionId` may change.
@@ -436,6 +452,18 @@ pub fn validate_update(body: &Value) -> Result<Map<String, Value>, ApiError> {
             return Err(bad("description must be a string"));
         }
     }
+    // The output location is fixed at create, where it was checked: a PUT cannot move it.
+    match obj.get("output") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(output)) => {
+            if let Some(key) = output.keys().find(|k| *k != "collectionId") {
+                return Err(bad(format!(
+                    "output.{key} cannot be updated; only description and output.collectionId can"
+                )));
+            }
+        }
+        Some(_) => return Err(bad("output must be an object")),
+    }
     Ok(obj.clone())
 }
 
@@ -454,3 +482,6 @@ pub fn apply_update(body: &mut Map<String, Value>, patch: &Map<String, Value>) {
         }
     }
 }
+
+#[cfg(test)]
+mod output_tests;

@@ -11,6 +11,8 @@ use crate::store::{NewTile, Store};
 #[derive(Debug)]
 pub struct Job {
     pub request_id: String,
+    /// The owner: its outputs are confined to its scope (`outputs`).
+    pub client_id: String,
     pub spec: BatchSpec,
     pub setup: Setup,
     /// Index into `setup.outputs` for each of `spec.responses`; `None` for the `userdata`
@@ -172,6 +174,7 @@ pub fn load_job(store: &Store, id: &str, data: &crate::data::DataConfig) -> Resu
     );
     Ok(Job {
         request_id: record.id,
+        client_id: record.client_id,
         spec,
         setup,
         output_index,

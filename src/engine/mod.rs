@@ -15,11 +15,13 @@ pub mod lifecycle;
 
 mod admission;
 mod analysis;
+mod outputs;
 mod registry;
 mod request;
 mod stats;
 mod worker;
 
+pub use outputs::OutputPolicy;
 pub use stats::StatsSnapshot;
 
 use std::path::PathBuf;
@@ -56,6 +58,8 @@ pub struct EngineConfig {
     pub data: crate::data::DataConfig,
     /// The documented request limits (tiles, area, buffers, sizes; README "Limits").
     pub limits: crate::api::Limits,
+    /// Where clients may write outputs (confined per client by default).
+    pub outputs: OutputPolicy,
 }
 
 impl Default for EngineConfig {
@@ -77,6 +81,7 @@ impl Default for EngineConfig {
             inject_panic_once: None,
             data: crate::data::DataConfig::default(),
             limits: crate::api::Limits::default(),
+            outputs: OutputPolicy::default(),
         }
     }
 }
@@ -227,6 +232,11 @@ impl Engine {
             limits,
         )
         .map_err(api::ApiError::from)?;
+        // Issue 12: the output location must be in the client's scope.
+        self.inner
+            .config
+            .outputs
+            .check_create(&self.inner.reader, client, &spec)?;
         // Counting cells is cheaper than building every tile's name and footprint; the
         // exact list is made by the analysis.
         let tile_count =

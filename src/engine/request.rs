@@ -147,12 +147,15 @@ impl RequestActor {
             }
         };
         let id = self.id.clone();
+        let client = self.client.clone();
         let config = self.shared.config.clone();
         let fut = tokio::task::spawn_blocking(move || {
             // Names the request in the crash note if its script hits the hard memory cap.
             let _label = CountingAlloc::set_task_label(&analysis_label(&id));
             let sinks = crate::output::Sinks::from_env(config.data_dir.clone())
                 .map_err(|e| e.to_string())?;
+            // The existence preflight lists only inside the client's scope (issue 12).
+            let sinks = config.outputs.sinks_for(sinks, &store, &client)?;
             analysis::analyse(&store, &id, &config.data, &sinks)
         });
         ctx.spawn(fut.into_actor(self).map(|joined, act, ctx| {

@@ -14,6 +14,8 @@ fn config(dir: &std::path::Path) -> EngineConfig {
         db_path: dir.join("t.db"),
         data_dir: dir.join("data"),
         workers: 2,
+        // These tests write to absolute paths in their own temporary folder.
+        outputs: OutputPolicy::allowing(&[dir.to_str().unwrap()]).unwrap(),
         ..EngineConfig::default()
     }
 }

@@ -91,7 +91,15 @@ impl TileWorker {
         if self.config.inject_panic_once.as_deref() == Some(tile.name.as_str()) && attempt == 1 {
             panic!("injected panic for tile {}", tile.name);
         }
-        let sinks = self.sinks.clone()?;
+        // Confined to the owner's scope, re-read per tile so a revoked grant holds.
+        let store = self
+            .store
+            .as_ref()
+            .ok_or("the worker has no store connection")?;
+        let sinks = self
+            .config
+            .outputs
+            .sinks_for(self.sinks.clone()?, store, &job.client_id)?;
         let paths: Vec<String> = job
             .spec
             .responses

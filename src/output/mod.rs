@@ -3,11 +3,14 @@
 //! `userdata.json` (`image`), the choice of encoder per response and the overwrite /
 //! skipExisting rules (`format`), the tile path templates of `defaultTilePath`
 //! (batch-api.md §10.1, `path`), and the sinks that write bytes to a local path, S3, Google
-//! Cloud Storage or Azure Blob Storage atomically (`sink`, `s3`, `cloud`). The engine decides *what* to write; this module only knows
-//! *how*.
+//! Cloud Storage or Azure Blob Storage atomically (`sink`, `s3`, `cloud`), and where a
+//! client may write at all (`confine`: one-segment values, per-client folders, allowed
+//! prefixes and bucket grants). The engine decides *what* to write; this module only knows
+//! *how* and *where*.
 
 mod cloud;
 mod cog;
+pub mod confine;
 mod format;
 mod geotiff;
 mod image;
@@ -30,7 +33,7 @@ pub use path::{
     bucket_prefix, expand, extension_for_mime, resolve_template, PathVars, DEFAULT_LAYOUT,
 };
 pub use s3::S3Config;
-pub use sink::{Sinks, Target, LIST_LIMIT};
+pub use sink::{LocalTarget, Sinks, Target, CLIENTS_DIR, LIST_LIMIT};
 
 /// Everything that can go wrong while encoding or writing an output.
 ///
@@ -67,8 +70,12 @@ pub enum OutputError {
     InvalidTemplate { template: String, reason: String },
     #[error("unsupported output location {location:?}: {reason}")]
     UnsupportedLocation { location: String, reason: String },
+    /// A well-formed location outside the client's scope (issue 12).
+    #[error("output location {location:?} is not allowed: {reason}")]
+    Refused { location: String, reason: String },
     /// `error` is deliberately not a `#[source]`: it is already part of the message, which
-    /// is what a FAILED tile shows.
+    /// is what a FAILED tile shows. `path` is the location as the user wrote it (relative
+    /// to their folder), not the host path behind it.
     #[error("cannot {action} {path}: {error}")]
     Io {
         action: &'static str,
@@ -88,14 +95,4 @@ pub enum OutputError {
     Exists(String),
     #[error("output writer task failed: {0}")]
     Task(String),
-}
-
-impl OutputError {
-    fn io(action: &'static str, path: impl Into<PathBuf>, error: std::io::Error) -> Self {
-        OutputError::Io {
-            action,
-            path: path.into(),
-            error,
-        }
-    }
 }

@@ -1,25 +1,32 @@
-//! Writing finished outputs to their expanded locations, atomically.
+//! Writing finished outputs to their expanded locations, atomically, and only where the
+//! client may write.
 //!
-//! Local files (plain absolute paths, paths relative to the base directory, `file://` URLs)
-//! are written with std::fs rather than object_store's `LocalFileSystem`: the latter stages
-//! uploads as `<path>#<n>` with a fresh `n` per attempt, so a crash mid-write leaves a stray
-//! file that no retry ever cleans up. Here the staging name is deterministic
-//! (`.<file>.partial` beside the target), so the retry of the same output reuses and renames
-//! it; readers never see a partial file because the final name appears only by `rename`.
-//! Two concurrent writers of the same output would share that staging file; the engine
-//! writes each output from one worker at a time.
+//! Local files are written by `local` rather than object_store's `LocalFileSystem`: the
+//! latter stages uploads as `<path>#<n>` with a fresh `n` per attempt, so a crash mid-write
+//! leaves a stray file that no retry ever cleans up. Here the staging name is
+//! deterministic (`.<file>.partial` beside the target), so the retry of the same output
+//! replaces it; readers never see a partial file because the final name appears only by
+//! `rename`. Two concurrent writers of the same output would share that staging name; the
+//! engine writes each output from one worker at a time. Directories below the root are
+//! opened one at a time without following symbolic links (`local`).
+//!
+//! [`Sinks::for_client`] confines a client (issue 12, rules in `confine`): relative paths
+//! go under `<base>/clients/<clientId>/`, absolute paths and `file://` only under the
+//! prefixes the operator allowed, buckets only where granted. Unconfined sinks (the
+//! operator's own `tessera run`, tools, tests) write where they are told, relative paths
+//! under the base directory.
 //!
 //! `s3://` goes to a real S3 endpoint through object_store when one is configured
 //! ([`super::S3Config`]); a PUT is atomic there (the object appears whole or not at all) and
 //! object_store retries transient errors. Without configuration it goes to the local
-//! stand-in of [`s3_standin_path`].
+//! stand-in `<base>/s3/<bucket>/<key>`, built here and nowhere else.
 //!
 //! `gs://` and `az://` go to Google Cloud Storage and Azure Blob Storage (or their
 //! emulators) when configured ([`super::GcsConfig`], [`super::AzureConfig`]); they have no
 //! local stand-in, so an unconfigured one is refused at resolve time.
 
-use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+mod local;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,20 +35,24 @@ use object_store::path::Path as ObjectPath;
 use object_store::PutPayload;
 
 use super::cloud::{AzureConfig, CloudStores, GcsConfig, StoreConfig};
+use super::confine::{self, Location, Scheme, Scope};
 use super::s3::{S3Config, S3Stores};
 use super::OutputError;
+pub use local::LocalTarget;
 
 /// Most entries [`Sinks::preflight`] lists before it checks outputs one by one instead.
 pub const LIST_LIMIT: usize = 100_000;
 
 /// Directory under the base directory that stands in for S3 buckets.
 const S3_STANDIN_DIR: &str = "s3";
+/// Directory under the base directory that holds one folder per confined client.
+pub const CLIENTS_DIR: &str = "clients";
 
 /// Where a location resolves to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// A file on the local file system.
-    Local(PathBuf),
+    Local(LocalTarget),
     /// An object on the configured S3 endpoint.
     S3 { bucket: String, key: String },
     /// An object on the configured Google Cloud Storage endpoint.
@@ -63,6 +74,13 @@ impl Target {
     }
 }
 
+/// The client a [`Sinks`] writes for, and where it may write.
+#[derive(Debug, Clone)]
+struct ClientScope {
+    id: String,
+    scope: Scope,
+}
+
 /// Resolves output locations and writes to them. Cheap to clone and share.
 #[derive(Debug, Clone)]
 pub struct Sinks {
@@ -70,18 +88,15 @@ pub struct Sinks {
     s3: Option<Arc<S3Stores>>,
     gcs: Option<Arc<CloudStores>>,
     azure: Option<Arc<CloudStores>>,
+    /// `None`: unconfined (the operator's own runs).
+    client: Option<Arc<ClientScope>>,
 }
 
 impl Sinks {
     /// `base_dir` anchors relative paths and holds the embedded `s3/` stand-in; `s3://`
     /// locations use the stand-in.
     pub fn new(base_dir: impl Into<PathBuf>) -> Self {
-        Sinks {
-            base_dir: base_dir.into(),
-            s3: None,
-            gcs: None,
-            azure: None,
-        }
+        Self::with_s3(base_dir, None)
     }
 
     /// Like [`Sinks::new`], but `s3://` locations go to the S3 endpoint of `s3` when given.
@@ -91,6 +106,7 @@ impl Sinks {
             s3: s3.map(|c| Arc::new(S3Stores::new(c))),
             gcs: None,
             azure: None,
+            client: None,
         }
     }
 
@@ -116,6 +132,20 @@ impl Sinks {
             .with_azure(AzureConfig::from_env()?))
     }
 
+    /// These sinks confined to `client`: relative paths under
+    /// `<base>/clients/<client>/`, everything else only under `scope`'s prefixes.
+    pub fn for_client(mut self, client: &str, scope: Scope) -> Result<Self, OutputError> {
+        confine::check_segment(client).map_err(|reason| OutputError::UnsupportedLocation {
+            location: format!("{CLIENTS_DIR}/{client}"),
+            reason: format!("the client id cannot name a folder: {reason}"),
+        })?;
+        self.client = Some(Arc::new(ClientScope {
+            id: client.to_string(),
+            scope,
+        }));
+        Ok(self)
+    }
+
     /// The S3 settings in use; `None` means `s3://` goes to the local stand-in.
     pub fn s3_config(&self) -> Option<&S3Config> {
         self.s3.as_deref().map(|s| &s.config)
@@ -125,93 +155,127 @@ impl Sinks {
         &self.base_dir
     }
 
+    /// The folder relative paths resolve in: the client's own, or the base directory.
+    pub fn relative_root(&self) -> PathBuf {
+        match &self.client {
+            Some(c) => self.base_dir.join(CLIENTS_DIR).join(&c.id),
+            None => self.base_dir.clone(),
+        }
+    }
+
     /// Maps an expanded output location to where it is stored, without touching storage.
     ///
-    /// Accepts an absolute path, a path relative to the base directory, `file:///abs/path`
-    /// `s3://bucket/key`, `gs://bucket/key` and `az://container/key`. The location must name a file (no trailing `/`), and no
-    /// segment may be `.` or `..`: a relative path can never leave the base directory, and
-    /// what the user wrote is what is written (URL parsing would silently fold `..`).
+    /// Accepts a path relative to the client's folder (the base directory when
+    /// unconfined), an absolute path, `file:///abs/path`, `s3://bucket/key`,
+    /// `gs://bucket/key` and `az://container/key`, under the rules of `confine`: it names
+    /// a file, every segment is one plain name, and a confined client stays in its scope.
     pub fn resolve(&self, location: &str) -> Result<Target, OutputError> {
+        self.resolve_parsed(location, confine::parse_location(location))
+    }
+
+    /// [`Sinks::resolve`] for a folder (`s3://b/run`, `/abs/dir`, `rel/dir`, or empty for
+    /// the root); a local folder resolves to a [`LocalTarget`] whose segments are all
+    /// directories.
+    fn resolve_folder(&self, prefix: &str) -> Result<Target, OutputError> {
+        self.resolve_parsed(prefix, confine::parse_prefix(prefix))
+    }
+
+    fn resolve_parsed(
+        &self,
+        location: &str,
+        parsed: Result<Location, String>,
+    ) -> Result<Target, OutputError> {
         let unsupported = |reason: &str| OutputError::UnsupportedLocation {
             location: location.to_string(),
             reason: reason.to_string(),
         };
-        if location.trim().is_empty() {
-            return Err(unsupported("the location is empty"));
-        }
-        let last = location.rsplit('/').next().unwrap_or_default();
-        if last.is_empty() || last == "." || last == ".." {
-            return Err(unsupported("the location must end with a file name"));
-        }
-        let dotdot = || location.split(['/', '\\']).any(|s| s == "..");
-        let Some((scheme, rest)) = location.split_once("://") else {
-            if dotdot() {
-                return Err(unsupported(
-                    "'..' segments are not allowed in output locations",
-                ));
-            }
-            return Ok(Target::Local(self.base_dir.join(location)));
-        };
-        match scheme.to_ascii_lowercase().as_str() {
-            "file" => {
-                if dotdot() {
-                    return Err(unsupported(
-                        "'..' segments are not allowed in output locations",
-                    ));
-                }
-                let url = url::Url::parse(location)
-                    .map_err(|e| unsupported(&format!("not a valid file URL: {e}")))?;
-                let path = url.to_file_path().map_err(|()| {
-                    unsupported("a file URL must be file:///absolute/path on this machine")
+        let parsed = parsed.map_err(|r| unsupported(&r))?;
+        if let Some(client) = &self.client {
+            client
+                .scope
+                .check(&parsed)
+                .map_err(|reason| OutputError::Refused {
+                    location: location.to_string(),
+                    reason,
                 })?;
-                Ok(Target::Local(path))
-            }
-            "s3" => {
-                let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-                let standin =
-                    s3_standin_path(&self.base_dir, bucket, key).map_err(|r| unsupported(&r))?;
-                if self.s3.is_none() {
-                    return Ok(Target::Local(standin));
+        }
+        let local = |root: PathBuf, rel: Vec<String>, hidden: usize, shown_prefix: String| {
+            Target::Local(LocalTarget {
+                root,
+                rel,
+                hidden,
+                shown_prefix,
+            })
+        };
+        match parsed {
+            Location::Relative(segments) => Ok(match &self.client {
+                Some(c) => {
+                    let mut rel = vec![CLIENTS_DIR.to_string(), c.id.clone()];
+                    rel.extend(segments);
+                    local(self.base_dir.clone(), rel, 2, String::new())
                 }
-                ObjectPath::parse(key)
-                    .map_err(|e| unsupported(&format!("not a valid S3 key: {e}")))?;
-                Ok(Target::S3 {
-                    bucket: bucket.to_string(),
-                    key: key.to_string(),
-                })
+                None => local(self.base_dir.clone(), segments, 0, String::new()),
+            }),
+            Location::Absolute(segments) => {
+                // Confined: the allowed prefix is the root (the operator's, symlinks and
+                // all); below it nothing is followed. Unconfined: the operator's own path,
+                // so only the file name itself is opened without following.
+                let keep = match &self.client {
+                    Some(c) => c
+                        .scope
+                        .allowed
+                        .iter()
+                        .filter(|p| matches!(p, Location::Absolute(_)))
+                        .map(|p| p.segments().len())
+                        .filter(|&n| segments.len() >= n)
+                        .max()
+                        .unwrap_or(0),
+                    None => segments.len().saturating_sub(1),
+                };
+                let mut root = PathBuf::from("/");
+                root.extend(&segments[..keep]);
+                let shown = format!("{}/", root.display()).replace("//", "/");
+                Ok(local(root, segments[keep..].to_vec(), 0, shown))
             }
-            "gs" | "az" => {
-                let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-                // The same bucket and key rules as the S3 stand-in: no `.`/`..` segments.
-                s3_standin_path(&self.base_dir, bucket, key).map_err(|r| unsupported(&r))?;
-                ObjectPath::parse(key)
-                    .map_err(|e| unsupported(&format!("not a valid object key: {e}")))?;
-                let (bucket, key) = (bucket.to_string(), key.to_string());
-                if scheme.eq_ignore_ascii_case("gs") {
-                    if self.gcs.is_none() {
-                        return Err(unsupported(
-                            "gs:// needs TESSERA_GCS_ENDPOINT or Google credentials \
-                             (GOOGLE_SERVICE_ACCOUNT, GOOGLE_SERVICE_ACCOUNT_KEY, \
-                             GOOGLE_APPLICATION_CREDENTIALS)",
-                        ));
+            Location::Object {
+                scheme,
+                bucket,
+                key,
+            } => {
+                let joined = key.join("/");
+                if !joined.is_empty() {
+                    ObjectPath::parse(&joined)
+                        .map_err(|e| unsupported(&format!("not a valid object key: {e}")))?;
+                }
+                match scheme {
+                    Scheme::S3 if self.s3.is_none() => {
+                        let mut rel = vec![S3_STANDIN_DIR.to_string(), bucket];
+                        rel.extend(key);
+                        Ok(local(self.base_dir.clone(), rel, 1, "s3://".into()))
                     }
-                    Ok(Target::Gcs { bucket, key })
-                } else {
-                    if self.azure.is_none() {
-                        return Err(unsupported(
-                            "az:// needs AZURE_STORAGE_ACCOUNT_NAME with a key or SAS, or \
-                             TESSERA_AZURE_USE_EMULATOR=true",
-                        ));
-                    }
-                    Ok(Target::Azure {
+                    Scheme::S3 => Ok(Target::S3 {
+                        bucket,
+                        key: joined,
+                    }),
+                    Scheme::Gs if self.gcs.is_none() => Err(unsupported(
+                        "gs:// needs TESSERA_GCS_ENDPOINT or Google credentials \
+                         (GOOGLE_SERVICE_ACCOUNT, GOOGLE_SERVICE_ACCOUNT_KEY, \
+                         GOOGLE_APPLICATION_CREDENTIALS)",
+                    )),
+                    Scheme::Gs => Ok(Target::Gcs {
+                        bucket,
+                        key: joined,
+                    }),
+                    Scheme::Az if self.azure.is_none() => Err(unsupported(
+                        "az:// needs AZURE_STORAGE_ACCOUNT_NAME with a key or SAS, or \
+                         TESSERA_AZURE_USE_EMULATOR=true",
+                    )),
+                    Scheme::Az => Ok(Target::Azure {
                         container: bucket,
-                        key,
-                    })
+                        key: joined,
+                    }),
                 }
             }
-            _ => Err(unsupported(
-                "only local paths, file://, s3://, gs:// and az:// URLs are supported",
-            )),
         }
     }
 
@@ -219,9 +283,11 @@ impl Sinks {
     /// directories; either the whole new content is visible under the final name or none.
     pub async fn put(&self, location: &str, bytes: Vec<u8>) -> Result<(), OutputError> {
         match self.resolve(location)? {
-            Target::Local(path) => tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
-                .await
-                .map_err(|e| OutputError::Task(e.to_string()))?,
+            Target::Local(file) => {
+                tokio::task::spawn_blocking(move || local::write_atomic(&file, &bytes))
+                    .await
+                    .map_err(|e| OutputError::Task(e.to_string()))?
+            }
             target => {
                 let (store, key) = self.object_store(&target)?;
                 store
@@ -236,11 +302,9 @@ impl Sinks {
     /// Reads a whole output back (tests, and tools that verify outputs).
     pub async fn get(&self, location: &str) -> Result<Vec<u8>, OutputError> {
         match self.resolve(location)? {
-            Target::Local(path) => tokio::task::spawn_blocking(move || {
-                fs::read(&path).map_err(|e| OutputError::io("read", path, e))
-            })
-            .await
-            .map_err(|e| OutputError::Task(e.to_string()))?,
+            Target::Local(file) => tokio::task::spawn_blocking(move || local::read(&file))
+                .await
+                .map_err(|e| OutputError::Task(e.to_string()))?,
             target => {
                 let (store, key) = self.object_store(&target)?;
                 let result = store
@@ -260,6 +324,7 @@ impl Sinks {
     /// `s3://` locations, sorted. Only for real S3 (the stand-in is a plain directory).
     pub async fn list_s3(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, OutputError> {
         let location = format!("s3://{bucket}/{prefix}");
+        self.resolve_folder(&location)?;
         let store = self.s3_store(bucket)?;
         let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
         let metas: Vec<_> = store
@@ -288,13 +353,6 @@ impl Sinks {
         } else {
             prefix.trim_end_matches('/')
         };
-        // Resolving a file inside the folder applies every location rule (schemes, `..`,
-        // bucket names, configured stores) without duplicating them.
-        let probe = if prefix.is_empty() {
-            "_".to_string()
-        } else {
-            format!("{prefix}/_")
-        };
         let join = |rel: &str| {
             // `file://` + `/rel` is `file:///rel`, as the expanded locations write it.
             if prefix.is_empty() {
@@ -303,20 +361,20 @@ impl Sinks {
                 format!("{prefix}/{rel}")
             }
         };
-        let target = self.resolve(&probe)?;
+        // Every location rule (schemes, segments, bucket names, the client's scope,
+        // configured stores) applies to the folder as to a file in it.
+        let target = self.resolve_folder(prefix)?;
         let mut found = match target.object() {
             None => {
-                let Target::Local(file) = target else {
+                let Target::Local(folder) = target else {
                     return Ok(Vec::new());
                 };
-                let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-                let files = tokio::task::spawn_blocking(move || list_dir(&dir, limit))
+                let files = tokio::task::spawn_blocking(move || local::list(&folder, limit))
                     .await
                     .map_err(|e| OutputError::Task(e.to_string()))??;
                 files.iter().map(|rel| join(rel)).collect::<Vec<_>>()
             }
-            Some((_, _, key)) => {
-                let folder = key.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("");
+            Some((_, _, folder)) => {
                 let (store, _) = self.object_store(&target)?;
                 let listing_prefix = (!folder.is_empty()).then(|| ObjectPath::from(folder));
                 let metas: Vec<_> = store
@@ -383,11 +441,12 @@ impl Sinks {
         target: &Target,
     ) -> Result<(Arc<dyn object_store::ObjectStore>, ObjectPath), OutputError> {
         let (store, key) = match target {
-            Target::Local(path) => {
+            Target::Local(file) => {
                 return Err(OutputError::UnsupportedLocation {
-                    location: path.display().to_string(),
+                    // Never the host path (issue 12): the file name is enough here.
+                    location: file.rel.last().cloned().unwrap_or_default(),
                     reason: "a local file is not an object".into(),
-                })
+                });
             }
             Target::S3 { bucket, key } => (self.s3_store(bucket)?, key),
             Target::Gcs { bucket, key } => (cloud(&self.gcs, "gs", bucket)?.bucket(bucket)?, key),
@@ -410,29 +469,23 @@ impl Sinks {
 
     /// Whether a file already exists at `location` (for `overwrite` / `skipExisting`).
     ///
-    /// A missing parent, a parent that is a regular file, or a directory at the location
-    /// all count as "no file": a later `put` reports the real problem.
+    /// A missing parent, a parent that is a regular file, or a directory or link at the
+    /// location all count as "no file": a later `put` reports the problem (or replaces
+    /// the link). A symlink where a directory must be is an error naming it.
     pub async fn exists(&self, location: &str) -> Result<bool, OutputError> {
-        let path = match self.resolve(location)? {
-            Target::Local(path) => path,
+        match self.resolve(location)? {
+            Target::Local(file) => tokio::task::spawn_blocking(move || local::exists(&file))
+                .await
+                .map_err(|e| OutputError::Task(e.to_string()))?,
             target => {
                 let (store, key) = self.object_store(&target)?;
-                return match store.head(&key).await {
+                match store.head(&key).await {
                     Ok(_) => Ok(true),
                     Err(object_store::Error::NotFound { .. }) => Ok(false),
                     Err(e) => Err(store_error("check", location, e)),
-                };
+                }
             }
-        };
-        tokio::task::spawn_blocking(move || match fs::metadata(&path) {
-            Ok(meta) => Ok(meta.is_file()),
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
-                Ok(false)
-            }
-            Err(e) => Err(OutputError::io("check", path, e)),
-        })
-        .await
-        .map_err(|e| OutputError::Task(e.to_string()))?
+        }
     }
 }
 
@@ -464,107 +517,7 @@ fn store_error(action: &'static str, location: &str, error: object_store::Error)
     }
 }
 
-/// Up to `limit` regular files under `dir`, recursively, as `/`-joined paths relative to
-/// it; staging files (`.<name>.partial`) are not outputs and are left out. A missing `dir`
-/// holds nothing.
-fn list_dir(dir: &Path, limit: usize) -> Result<Vec<String>, OutputError> {
-    let mut found = Vec::new();
-    let mut pending = vec![(dir.to_path_buf(), String::new())];
-    while let Some((path, rel)) = pending.pop() {
-        let entries = match fs::read_dir(&path) {
-            Ok(entries) => entries,
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
-                continue
-            }
-            Err(e) => return Err(OutputError::io("list", path, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| OutputError::io("list", &path, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let child = if rel.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
-            let kind = entry
-                .file_type()
-                .map_err(|e| OutputError::io("list", entry.path(), e))?;
-            if kind.is_dir() {
-                pending.push((entry.path(), child));
-            } else if kind.is_file() && !(name.starts_with('.') && name.ends_with(".partial")) {
-                if found.len() >= limit {
-                    return Ok(found);
-                }
-                found.push(child);
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// The embedded stand-in for S3 when no endpoint or credentials are configured: `s3://bucket/key` is
-/// stored at `<base_dir>/s3/<bucket>/<key>`. This is the only place that knows it.
-///
-/// `.` and `..` segments are refused so a key cannot escape its bucket directory.
-fn s3_standin_path(base_dir: &Path, bucket: &str, key: &str) -> Result<PathBuf, String> {
-    let bucket_ok = !bucket.is_empty()
-        && bucket != "."
-        && bucket != ".."
-        && bucket
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if !bucket_ok {
-        return Err(format!(
-            "{bucket:?} is not a bucket name (letters, digits, '.', '-', '_')"
-        ));
-    }
-    if key.is_empty() {
-        return Err("an s3:// location needs a key after the bucket".to_string());
-    }
-    if key
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
-    {
-        return Err("'.' and '..' segments are not allowed in s3:// keys".to_string());
-    }
-    Ok(base_dir.join(S3_STANDIN_DIR).join(bucket).join(key))
-}
-
-/// Writes to `.<name>.partial` beside `path`, syncs it, renames it over `path`, then syncs
-/// the directory so the rename itself survives a power loss.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let Some(name) = path.file_name() else {
-        let error = std::io::Error::new(ErrorKind::InvalidInput, "no file name");
-        return Err(OutputError::io("write", path, error));
-    };
-    fs::create_dir_all(parent).map_err(|e| OutputError::io("create directory", parent, e))?;
-    let mut staging_name = std::ffi::OsString::from(".");
-    staging_name.push(name);
-    staging_name.push(".partial");
-    let staging = parent.join(staging_name);
-
-    let written = (|| {
-        let mut file =
-            File::create(&staging).map_err(|e| OutputError::io("create", &staging, e))?;
-        file.write_all(bytes)
-            .map_err(|e| OutputError::io("write", &staging, e))?;
-        file.sync_all()
-            .map_err(|e| OutputError::io("sync", &staging, e))?;
-        fs::rename(&staging, path).map_err(|e| OutputError::io("replace", path, e))
-    })();
-    if written.is_err() {
-        // Best effort: a leftover is harmless, the next attempt truncates and reuses it.
-        let _ = fs::remove_file(&staging);
-    }
-    written?;
-    File::open(parent)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|e| OutputError::io("sync directory", parent, e))
-}
-
+#[cfg(test)]
+mod confined_tests;
 #[cfg(test)]
 mod tests;

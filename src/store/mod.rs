@@ -7,6 +7,7 @@
 pub mod byoc;
 mod chunked;
 mod clients;
+mod grants;
 mod pages;
 mod schema;
 

@@ -34,6 +34,8 @@ CREATE UNIQUE INDEX pu_ledger_one_charge ON pu_ledger(request_id, tile_id) WHERE
     super::byoc::MIGRATION,
     // Token revocation (store/clients.rs).
     super::clients::MIGRATION,
+    // Output grants per client (store/grants.rs, issue 12).
+    super::grants::MIGRATION,
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

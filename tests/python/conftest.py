@@ -110,6 +110,15 @@ class Client:
 # Every server started in this pytest process, so that a failing test can show the server logs.
 _ALL_SERVERS: list["TesseraServer"] = []
 
+# pytest's base temp dir, set once per session: the default `--allow-output-prefix` of test servers (issue 12), so
+# suites that write outputs to absolute tmp paths keep doing so. Isolation tests pass `allow_output_prefixes=[]`.
+_BASETEMP: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remember_basetemp(tmp_path_factory) -> None:
+    _BASETEMP[:] = [tmp_path_factory.getbasetemp()]
+
 
 @dataclass
 class TesseraServer:
@@ -118,6 +127,8 @@ class TesseraServer:
     workdir: Path
     workers: int | None = None
     extra_args: list[str] = field(default_factory=list)
+    # `--allow-output-prefix` values; None: pytest's base temp dir (see _BASETEMP).
+    allow_output_prefixes: list[str] | None = None
     clients: dict[str, Client] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     port: int | None = None
@@ -139,6 +150,11 @@ class TesseraServer:
     @property
     def data_dir(self) -> Path:
         return self.workdir / "data"
+
+    def client_root(self, client: str | Client = "alice") -> Path:
+        """Where a client's relative output paths land: <data>/clients/<client id>/."""
+        c = self.clients[client] if isinstance(client, str) else client
+        return self.data_dir / "clients" / c.client_id
 
     @property
     def log_path(self) -> Path:
@@ -179,6 +195,20 @@ class TesseraServer:
             pytrace=False,
         )
 
+    def grant(self, client: str, location: str) -> None:
+        """`tessera clients grant`: let `client` write to a bucket/prefix or local prefix (works while running)."""
+        self._clients_cli("grant", self.clients[client].client_id, location)
+
+    def revoke(self, client: str, location: str) -> None:
+        self._clients_cli("revoke", self.clients[client].client_id, location)
+
+    def _clients_cli(self, *args: str) -> str:
+        cmd = [str(self.bin), "clients", args[0], "--db", str(self.db), *args[1:]]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=self.workdir)
+        if res.returncode != 0:
+            pytest.fail(f"`{' '.join(cmd)}` exited with {res.returncode}\nstderr:\n{res.stderr}", pytrace=False)
+        return res.stdout
+
     # -- process -----------------------------------------------------------------------------------------------------
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -197,6 +227,11 @@ class TesseraServer:
             ]
             if self.workers is not None:
                 cmd += ["--workers", str(self.workers)]
+            prefixes = self.allow_output_prefixes
+            if prefixes is None:
+                prefixes = [str(p) for p in _BASETEMP]
+            for prefix in prefixes:
+                cmd += ["--allow-output-prefix", prefix]
             cmd += list(self.extra_args)
             env = dict(os.environ)
             env.setdefault("RUST_BACKTRACE", "1")

@@ -35,7 +35,7 @@ def out_path(server, label: str) -> str:
 
 
 def _body_without(key_path: tuple[str, ...]) -> dict:
-    body = create_body(AOI_ONE, tile_path="/tmp/unused-tessera-out")
+    body = create_body(AOI_ONE, tile_path="unused-tessera-out")
     node = body
     for k in key_path[:-1]:
         node = node[k]
@@ -47,13 +47,13 @@ BAD_CREATES = {
     # label: (body (dict) or raw bytes, expected status, keywords one of which the message must contain)
     "malformed-json": (b'{"processRequest": {"input": ', 400, ["json", "pars", "syntax", "eof", "malformed"]),
     "not-an-object": (b"[1, 2, 3]", 400, ["object", "map", "sequence", "array", "invalid type", "expected"]),
-    "unknown-grid": (create_body(AOI_ONE, grid_id=999, tile_path="/tmp/x"), 400, ["grid"]),
-    "resolution-not-in-grid": (create_body(AOI_ONE, grid_id=1, resolution=15, tile_path="/tmp/x"), 400,
+    "unknown-grid": (create_body(AOI_ONE, grid_id=999, tile_path="x"), 400, ["grid"]),
+    "resolution-not-in-grid": (create_body(AOI_ONE, grid_id=1, resolution=15, tile_path="x"), 400,
                                ["resolution"]),
-    "no-evalscript": (create_body(AOI_ONE, evalscript=None, tile_path="/tmp/x"), 400, ["evalscript"]),
-    "aoi-outside-grid": (create_body((15.0, 85.0, 15.5, 86.0), tile_path="/tmp/x"), 400,
+    "no-evalscript": (create_body(AOI_ONE, evalscript=None, tile_path="x"), 400, ["evalscript"]),
+    "aoi-outside-grid": (create_body((15.0, 85.0, 15.5, 86.0), tile_path="x"), 400,
                          ["cover", "outside", "tile", "aoi", "area", "bounds", "extent", "intersect"]),
-    "unknown-collection": (create_body(AOI_ONE, collection="no-such-collection", tile_path="/tmp/x"), 400,
+    "unknown-collection": (create_body(AOI_ONE, collection="no-such-collection", tile_path="x"), 400,
                            ["collection", "no-such-collection"]),
     "no-tiling-grid": (_body_without(("tilingGrid",)), 400, ["tilinggrid", "tiling grid", "grid"]),
     "no-process-request": (_body_without(("processRequest",)), 400, ["processrequest", "process request"]),
@@ -177,7 +177,7 @@ def test_missing_or_invalid_token_is_401(server):
             ("GET", "/api/v1/batch/tilinggrids"),
             ("GET", f"{PROCESS}/{UNKNOWN_ID}"),
         ]:
-            kw = {"json": create_body(AOI_ONE, tile_path="/tmp/x")} if method == "POST" else {}
+            kw = {"json": create_body(AOI_ONE, tile_path="x")} if method == "POST" else {}
             resp = requests.request(method, base + path, headers=headers, timeout=HTTP_TIMEOUT, **kw)
             assert_error(resp, 401, context=f"{method} {path} with {label}")
 

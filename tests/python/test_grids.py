@@ -7,7 +7,7 @@ import pytest
 from conftest import AOI_ONE, Api, assert_error, create_body
 
 PROCESS = "/api/v1/batch/process"
-TILE_PATH = "/tmp/tessera-unused-grid-tests/<tileName>/<outputId>.tif"
+TILE_PATH = "unused-grid-tests/<tileName>/<outputId>.tif"
 
 
 @pytest.fixture(scope="module")

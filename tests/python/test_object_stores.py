@@ -295,6 +295,9 @@ def cloud_server(tmp_path_factory, azurite, gcs_endpoint):
         "TESSERA_GCS_MAX_RETRIES": "1",
     }
     srv = with_env(env, lambda: start_server(tmp_path_factory.mktemp("tessera-cloud"), clients=("alice",)))
+    # Buckets are the operator's to grant (issue 12); the missing ones are granted too, so their tiles fail by name.
+    for location in ("az://tessera-results", "gs://tessera-gcs", "az://no-such-container", "gs://no-such-bucket"):
+        srv.grant("alice", location)
     try:
         yield srv
     finally:
@@ -366,6 +369,7 @@ def test_missing_container_and_bucket_fail_the_tiles_with_their_names(cloud_serv
 def test_unconfigured_gs_is_refused_not_written_locally(server):
     """The shared default server has no GCS/Azure settings: nothing may land under its data dir."""
     api = server.api("alice")
+    server.grant("alice", "gs://bucket")  # granted, so the create passes and the tile meets the missing settings
     rid = api.create(create_body(AOI_ONE, tile_path="gs://bucket/x"))["id"]
     api.action(rid, "start")
     wait_for_request_status(api, rid, {"FAILED", "PARTIAL"}, {"DONE"})

@@ -322,6 +322,7 @@ def test_cancel_then_delete(server):
     """bucketName request: start, cancel, delete -> gone (404 through the client)."""
     config = server.sh_config("alice")
     batch = SentinelHubBatch(config=config)
+    server.grant("alice", "s3://tessera-test-bucket")  # buckets are the operator's to grant (issue 12)
     req = batch.create(
         sh_process_request(config, AOI_NINE).download_list[0].post_values,  # a raw payload dict also works
         tiling_grid=SentinelHubBatch.tiling_grid(grid_id=1, resolution=20),
@@ -382,13 +383,16 @@ def test_unknown_id_is_404(server):
 
 
 def test_output_locations(server):
-    """Relative path (under --data), file:// template with placeholders, bucketName and s3:// without S3 configured
-    (stored under DATA/s3/<bucket>/...).  One tile each at 20 m."""
+    """Relative path (under the client's folder DATA/clients/<client id>), file:// template with placeholders (under
+    an allowed prefix), bucketName and s3:// without S3 configured (a granted bucket, stored under
+    DATA/s3/<bucket>/...).  One tile each at 20 m."""
     api = server.api("alice")
     data = server.data_dir
+    own = server.client_root("alice")
     abs_dir = server.workdir / "out-template"
+    server.grant("alice", "s3://tessera-bucket")
     cases = {
-        "relative": (dict(tile_path="rel-out/run"), lambda rid, name: data / "rel-out/run" / rid / name / "default.tif"),
+        "relative": (dict(tile_path="rel-out/run"), lambda rid, name: own / "rel-out/run" / rid / name / "default.tif"),
         "file-template": (
             dict(tile_path=f"file://{abs_dir}/<requestId>/<tileName>-<outputId>.<format>"),
             lambda rid, name: abs_dir / rid / f"{name}-default.tif",
