@@ -5,6 +5,7 @@
 //! The create body is stored *verbatim* (the client compares echoes such as `tilingGrid`
 //! for equality), so the typed spec is always re-derived from it rather than stored apart.
 
+pub mod v2;
 mod view;
 
 pub use view::{

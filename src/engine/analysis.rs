@@ -21,6 +21,28 @@ pub struct Job {
     pub sources: Vec<JobSource>,
     /// Samples per pixel the analysis estimate assumes (`accounting::estimate_samples_fused`).
     pub estimated_samples: f64,
+    /// Batch v2 delivery credentials: this request's `s3://` outputs are signed with them.
+    pub credentials: Option<crate::api::v2::DeliveryCredentials>,
+    /// The sinks of this job (the server's, or with `credentials`), built once and shared by
+    /// every worker so each request keeps one S3 client.
+    sinks: std::sync::OnceLock<crate::output::Sinks>,
+}
+
+impl Job {
+    /// Where this job's outputs go: `base` (the server's sinks), with this request's own
+    /// S3 credentials when it has them.
+    pub fn sinks(&self, base: &crate::output::Sinks) -> crate::output::Sinks {
+        self.sinks
+            .get_or_init(|| match &self.credentials {
+                Some(k) => base.with_request_s3_credentials(
+                    &k.access_key,
+                    &k.secret_access_key,
+                    k.region.as_deref(),
+                ),
+                None => base.clone(),
+            })
+            .clone()
+    }
 }
 
 /// One collection read of a tile: a request `input.data[]` entry matched with the bands
@@ -120,7 +142,8 @@ pub fn load_job(store: &Store, id: &str, data: &crate::data::DataConfig) -> Resu
         .get_request(None, id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("request {id} no longer exists"))?;
-    let spec = api::validate(&record.body).map_err(|e| e.to_string())?;
+    let spec = api::v2::validate_stored(&record.body).map_err(|e| e.to_string())?;
+    let credentials = store.delivery_credentials(id).map_err(|e| e.to_string())?;
     let program = Program::compile(&spec.evalscript).map_err(|e| format!("evalscript: {e}"))?;
     let setup = program.setup().clone();
     let sources = job_sources(&spec, &setup)?;
@@ -177,6 +200,8 @@ pub fn load_job(store: &Store, id: &str, data: &crate::data::DataConfig) -> Resu
         output_index,
         sources,
         estimated_samples,
+        credentials,
+        sinks: std::sync::OnceLock::new(),
     })
 }
 
@@ -210,6 +235,7 @@ pub fn analyse(
     sinks: &crate::output::Sinks,
 ) -> Result<Job, String> {
     let job = load_job(store, id, data)?;
+    let sinks = &job.sinks(sinks);
     let tiles = crate::grid::tiles(&job.spec.aoi, &job.spec.tiling).map_err(|e| e.to_string())?;
     // §10.2: existing files are only checked for jobs under 5000 output files; bigger ones
     // must use a request-unique path, or overwrite without skipExisting.

@@ -17,7 +17,10 @@ mod analysis;
 mod registry;
 mod request;
 mod stats;
+mod v2;
 mod worker;
+
+pub use v2::TaskView;
 
 pub use stats::StatsSnapshot;
 
@@ -53,6 +56,8 @@ pub struct EngineConfig {
     pub inject_panic_once: Option<String>,
     /// Where the STAC collections come from and how remote files are read.
     pub data: crate::data::DataConfig,
+    /// How long a STOPPED request refuses START (the hosted v2 service: 30 minutes).
+    pub restart_delay: Duration,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +78,7 @@ impl Default for EngineConfig {
             tile_time_budget: Duration::from_secs(600),
             inject_panic_once: None,
             data: crate::data::DataConfig::default(),
+            restart_delay: Duration::ZERO,
         }
     }
 }
@@ -203,6 +209,17 @@ impl Engine {
     pub fn create(&self, client: &str, body: &Value) -> Result<RequestRecord> {
         let normalised = api::normalise_create(body)?;
         let spec = api::validate(&normalised)?;
+        self.insert_new(client, normalised, &spec, None)
+    }
+
+    /// Stores a validated request as CREATED (with its v2 delivery credentials, if any).
+    fn insert_new(
+        &self,
+        client: &str,
+        normalised: Map<String, Value>,
+        spec: &api::BatchSpec,
+        credentials: Option<&api::v2::DeliveryCredentials>,
+    ) -> Result<RequestRecord> {
         // Counting cells is cheaper than building every tile's name and footprint; the
         // exact list is made by the analysis.
         let tile_count = crate::grid::estimate_tile_count(&spec.aoi, &spec.tiling)
@@ -230,7 +247,9 @@ impl Engine {
             value_estimate: None,
             error: None,
         };
-        self.inner.reader.insert_request(&record)?;
+        self.inner
+            .reader
+            .insert_request_with_credentials(&record, credentials)?;
         tracing::info!(request = %record.id, tiles = record.tile_count, "created");
         Ok(record)
     }

@@ -249,7 +249,9 @@ impl RequestActor {
         }
         let settling = match self.state.status {
             Status::Processing => self.dispatching,
-            Status::Canceled => !self.dispatching && self.settle_pending_after_cancel(),
+            Status::Canceled | Status::Stopped => {
+                !self.dispatching && self.settle_pending_after_cancel()
+            }
             _ => false,
         };
         if !settling {
@@ -282,7 +284,12 @@ impl RequestActor {
 
     fn handle_command(&mut self, command: Command, ctx: &mut Context<Self>) -> Result<()> {
         match command {
-            Command::Act(event) => self.apply(event, true, None, ctx),
+            Command::Act(event) => {
+                if event == Event::Start && self.state.status == Status::Stopped {
+                    self.check_restart_delay()?;
+                }
+                self.apply(event, true, None, ctx)
+            }
             Command::RestartTile(tile_id) => {
                 let tile = self.store.get_tile(&self.id, tile_id)?.ok_or_else(|| {
                     EngineError::NotFound(format!(
@@ -324,6 +331,26 @@ impl RequestActor {
                 Ok(())
             }
         }
+    }
+}
+
+impl RequestActor {
+    /// A STOPPED request starts again only `restart_delay` after its STOP (the time of the
+    /// last user action).
+    fn check_restart_delay(&self) -> Result<()> {
+        let delay = self.shared.config.restart_delay;
+        if delay.is_zero() {
+            return Ok(());
+        }
+        let stopped_at = self
+            .store
+            .get_request(None, &self.id)?
+            .and_then(|r| r.user_action_updated)
+            .and_then(|t| humantime::parse_rfc3339_weak(&t).ok());
+        // No readable stop time: count the whole delay from now rather than skip it.
+        let now = std::time::SystemTime::now();
+        lifecycle::restart_wait(stopped_at.unwrap_or(now), now, delay)?;
+        Ok(())
     }
 }
 
@@ -428,9 +455,10 @@ impl Handler<Wake> for RequestActor {
                     self.dispatching = true;
                     self.pump(ctx)?;
                 }
-                Status::Canceled => {
-                    // Tiles in flight at the crash were charged at the cancel; they stay
-                    // unprocessed.
+                Status::Canceled | Status::Stopped => {
+                    // Tiles in flight at the crash were charged at the cancel or stop; they
+                    // stay unprocessed (a stopped request's go back to PENDING for its
+                    // next START).
                     self.store.recover_in_flight(&self.id)?;
                 }
                 _ => {}

@@ -91,7 +91,7 @@ impl TileWorker {
         if self.config.inject_panic_once.as_deref() == Some(tile.name.as_str()) && attempt == 1 {
             panic!("injected panic for tile {}", tile.name);
         }
-        let sinks = self.sinks.clone()?;
+        let sinks = job.sinks(self.sinks.as_ref().map_err(Clone::clone)?);
         let paths: Vec<String> = job
             .spec
             .responses

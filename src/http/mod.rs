@@ -5,6 +5,7 @@
 pub mod auth;
 mod error;
 mod routes;
+mod v2;
 
 pub use error::HttpError;
 

@@ -116,6 +116,39 @@ impl Sinks {
             .with_azure(AzureConfig::from_env()?))
     }
 
+    /// These sinks with `s3://` signed by one request's own credentials (Batch v2
+    /// `delivery.s3.accessKey`/`secretAccessKey`, and `region` when given), on the
+    /// configured endpoint (AWS without one). Everything else is shared with `self`.
+    pub fn with_request_s3_credentials(
+        &self,
+        access_key: &str,
+        secret_access_key: &str,
+        region: Option<&str>,
+    ) -> Sinks {
+        let mut config = self.s3_config().cloned().unwrap_or_else(|| S3Config {
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+            session_token: None,
+            allow_http: false,
+            virtual_hosted: false,
+            max_retries: 3,
+            retry_timeout: std::time::Duration::from_secs(60),
+        });
+        config.access_key_id = Some(access_key.to_string());
+        config.secret_access_key = Some(secret_access_key.to_string());
+        // The server's session token belongs to the server's keys, not to these.
+        config.session_token = None;
+        if let Some(region) = region {
+            config.region = region.to_string();
+        }
+        Sinks {
+            s3: Some(Arc::new(S3Stores::new(config))),
+            ..self.clone()
+        }
+    }
+
     /// The S3 settings in use; `None` means `s3://` goes to the local stand-in.
     pub fn s3_config(&self) -> Option<&S3Config> {
         self.s3.as_deref().map(|s| &s.config)

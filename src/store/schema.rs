@@ -32,6 +32,8 @@ CREATE UNIQUE INDEX pu_ledger_one_charge ON pu_ledger(request_id, tile_id) WHERE
 "#,
     // 2: the BYOC tile index (store/byoc.rs).
     super::byoc::MIGRATION,
+    // Batch v2: a request's delivery credentials, apart from its body (store/v2.rs).
+    super::v2::MIGRATION,
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
