@@ -34,6 +34,9 @@ fn client_body() -> Value {
     })
 }
 
+/// A change to a good body and a word the error must contain.
+type Case = (Box<dyn Fn(&mut Value)>, &'static str);
+
 fn record(body: Map<String, Value>, status: Status, user_action: UserAction) -> RequestRecord {
     RequestRecord {
         id: "6f1d3f9e-0000-4000-8000-000000000001".into(),
@@ -184,7 +187,7 @@ fn a_body_without_credentials_uses_the_servers() {
 
 #[test]
 fn bad_bodies_are_refused_with_a_reason() {
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (Box::new(|b| *b = json!([1])), "JSON object"),
         (
             Box::new(|b| {
@@ -262,7 +265,7 @@ fn bad_bodies_are_refused_with_a_reason() {
 
 #[test]
 fn spec_checks_reach_v2_bodies_through_the_v1_model() {
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (Box::new(|b| b["input"]["id"] = json!(99)), "grid"),
         (Box::new(|b| b["input"]["bufferX"] = json!(-1)), "bufferX"),
         (

@@ -21,6 +21,8 @@ pub struct Job {
     pub sources: Vec<JobSource>,
     /// Samples per pixel the analysis estimate assumes (`accounting::estimate_samples_fused`).
     pub estimated_samples: f64,
+    /// Created through Batch v2: the hosted v2 artifacts are written beside the outputs.
+    pub v2: bool,
     /// Batch v2 delivery credentials: this request's `s3://` outputs are signed with them.
     pub credentials: Option<crate::api::v2::DeliveryCredentials>,
     /// The sinks of this job (the server's, or with `credentials`), built once and shared by
@@ -33,15 +35,23 @@ impl Job {
     /// S3 credentials when it has them.
     pub fn sinks(&self, base: &crate::output::Sinks) -> crate::output::Sinks {
         self.sinks
-            .get_or_init(|| match &self.credentials {
-                Some(k) => base.with_request_s3_credentials(
-                    &k.access_key,
-                    &k.secret_access_key,
-                    k.region.as_deref(),
-                ),
-                None => base.clone(),
-            })
+            .get_or_init(|| request_sinks(base, self.credentials.as_ref()))
             .clone()
+    }
+}
+
+/// `base` (the server's sinks), or with a request's own S3 credentials when it has them.
+pub fn request_sinks(
+    base: &crate::output::Sinks,
+    credentials: Option<&crate::api::v2::DeliveryCredentials>,
+) -> crate::output::Sinks {
+    match credentials {
+        Some(k) => base.with_request_s3_credentials(
+            &k.access_key,
+            &k.secret_access_key,
+            k.region.as_deref(),
+        ),
+        None => base.clone(),
     }
 }
 
@@ -200,6 +210,7 @@ pub fn load_job(store: &Store, id: &str, data: &crate::data::DataConfig) -> Resu
         output_index,
         sources,
         estimated_samples,
+        v2: api::v2::is_v2_body(&record.body),
         credentials,
         sinks: std::sync::OnceLock::new(),
     })
@@ -273,6 +284,9 @@ pub fn analyse(
             .block_on(sinks.preflight(&job.spec.tile_path, &job.spec.output, &outputs))
             .map_err(|e| e.to_string())?;
     }
+    let manifest = job
+        .v2
+        .then(|| super::artifacts::manifest_rows(&job, &tiles));
     let inputs = cost_inputs(&job);
     let per_tile_estimate = accounting::tile_estimate(&inputs);
     let per_tile_cost = accounting::tile_cost(&inputs);
@@ -292,5 +306,9 @@ pub fn analyse(
         )
         .map_err(|e| e.to_string())?;
     tracing::info!(request = %id, tiles = n, value_estimate, "analysed");
+    if let Some(rows) = manifest {
+        // v2: the feature manifest goes to the bucket before the request counts as analysed.
+        super::artifacts::upload_manifest(&job, sinks, &rows)?;
+    }
     Ok(job)
 }

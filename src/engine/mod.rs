@@ -14,6 +14,7 @@
 pub mod lifecycle;
 
 mod analysis;
+mod artifacts;
 mod registry;
 mod request;
 mod stats;

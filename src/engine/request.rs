@@ -35,6 +35,8 @@ pub struct RequestActor {
     in_flight: usize,
     /// Set while a legacy single-tile restart runs: requeue only this tile.
     requeue_only: Option<i64>,
+    /// Batch v2: uploads the execution database beside the outputs.
+    execution: super::artifacts::ExecutionPublisher,
 }
 
 /// A command from the API, with the channel its result goes back on.
@@ -68,6 +70,7 @@ impl RequestActor {
             dispatching: false,
             in_flight: 0,
             requeue_only: None,
+            execution: Default::default(),
         }
     }
 
@@ -93,7 +96,23 @@ impl RequestActor {
                 tracing::error!(request = %self.id, ?effect, "effect failed: {e}");
             }
         }
+        if matches!(
+            next.status,
+            Status::Processing | Status::Stopped | Status::Done | Status::Partial | Status::Failed
+        ) {
+            self.publish_execution(true);
+        }
         Ok(())
+    }
+
+    /// v2: the execution database (every call when `force`, else throttled); only once
+    /// the job is loaded, so v1 requests never pay for it.
+    fn publish_execution(&mut self, force: bool) {
+        if let Some(job) = self.job.clone() {
+            let base = crate::output::Sinks::from_env(self.shared.config.data_dir.clone()).ok();
+            self.execution
+                .publish(&self.store, &job, base.as_ref(), force);
+        }
     }
 
     fn run(&mut self, effect: Effect, ctx: &mut Context<Self>) -> Result<()> {
@@ -216,7 +235,9 @@ impl RequestActor {
                         result: Err(format!("worker unavailable: {e}")),
                     });
                     act.in_flight -= 1;
-                    if let Err(e) = act.record(&tile, outcome).and_then(|_| act.pump(ctx)) {
+                    let recorded = act.record(&tile, outcome);
+                    act.publish_execution(false);
+                    if let Err(e) = recorded.and_then(|_| act.pump(ctx)) {
                         tracing::error!(request = %act.id, tile = %tile.name, "recording tile: {e}");
                     }
                 }),

@@ -29,7 +29,28 @@ impl Engine {
     pub fn create_v2(&self, client: &str, body: &Value) -> Result<RequestRecord> {
         let create = api::v2::normalise_create(body)?;
         let spec = api::v2::validate(&create.body)?;
-        self.insert_new(client, create.body, &spec, create.credentials.as_ref())
+        let record = self.insert_new(client, create.body, &spec, create.credentials.as_ref())?;
+        // As the hosted service does: the original request goes to the bucket on create. A
+        // bucket that cannot take it fails the create, and the request is not kept.
+        let uploaded = crate::output::Sinks::from_env(self.config().data_dir.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|base| {
+                let sinks = super::analysis::request_sinks(&base, create.credentials.as_ref());
+                super::artifacts::upload_request_json(
+                    &sinks,
+                    &spec.tile_path,
+                    &record.id,
+                    &record.body,
+                )
+            });
+        if let Err(e) = uploaded {
+            self.inner.reader.delete_request(&record.id)?;
+            return Err(api::ApiError::BadPayload(format!(
+                "cannot write the request to output.delivery.s3.url: {e}"
+            ))
+            .into());
+        }
+        Ok(record)
     }
 
     /// The task view of a stored request: tile counts, PU charged, last change.

@@ -194,6 +194,29 @@ def assert_no_secret(text: str, where: str) -> None:
     assert SECRET_KEY not in text, f"the request's secretAccessKey leaked into {where}"
 
 
+def fetch(s3, key: str, path: Path) -> Path:
+    path.write_bytes(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    return path
+
+
+def execution_rows(s3, key: str, tmp_path: Path) -> list[tuple]:
+    """The `features` table of an execution database on S3 (None while it does not exist yet)."""
+    try:
+        local = fetch(s3, key, tmp_path / f"exec-{time.monotonic_ns()}.sqlite")
+    except s3.exceptions.NoSuchKey:
+        return None
+    with sqlite3.connect(local) as conn:
+        return conn.execute("SELECT id, name, status, error, delivered FROM features ORDER BY id").fetchall()
+
+
+def ogrinfo(path: Path) -> str:
+    """`ogrinfo -ro -al` of a vector file: GDAL must read it without a warning or an error."""
+    res = subprocess.run(["ogrinfo", "-ro", "-al", str(path)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, f"ogrinfo failed: {res.stderr[-2000:]}"
+    assert "ERROR" not in res.stderr and "Warning" not in res.stderr, res.stderr[-2000:]
+    return res.stdout
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 
 
@@ -254,6 +277,23 @@ def test_create_analyse_start_monitor_to_done_with_outputs_on_s3(server, moto, s
     for w in writes:
         auth = w["headers"].get("Authorization", "")
         assert f"Credential={ACCESS_KEY}/" in auth, f"output write not signed with the request's key: {auth!r}"
+    assert all(f"Credential={ACCESS_KEY}/" in w["headers"].get("Authorization", "")
+               for w in recorded_writes(moto, "out/execution-") + recorded_writes(moto, "out/featureManifest-"))
+
+    # The artifacts the hosted v2 service writes, beside the outputs in the delivery root.
+    request_json = json.loads(s3.get_object(Bucket=BUCKET, Key=f"out/request-{rid}.json")["Body"].read())
+    assert request_json["input"] == job.request["input"] and request_json["processRequest"]["evalscript"]
+    assert_no_secret(json.dumps(request_json), "the request JSON in the bucket")
+    assert "accessKey" not in json.dumps(request_json)
+    manifest = ogrinfo(fetch(s3, f"out/featureManifest-{rid}.gpkg", tmp_path / "manifest.gpkg"))
+    assert f"Layer name: feature_{AOI_UTM_EPSG}" in manifest, manifest
+    assert "Geometry: Polygon" in manifest and "Feature Count: 1" in manifest, manifest
+    assert f"path (String) = s3://{BUCKET}/{keys[0]}" in manifest, manifest
+    assert "outputId (String) = default" in manifest and f"width (Integer64) = {TILE_PX}" in manifest, manifest
+    assert f'ID["EPSG",{AOI_UTM_EPSG}]' in manifest, "the manifest layer carries the tile CRS"
+    final = wait_for(lambda: (lambda rows: rows if rows and rows[0][2] == "DONE" else None)(
+        execution_rows(s3, f"out/execution-{rid}.sqlite", tmp_path)), 30, "the final execution database")
+    assert len(final) == 1 and final[0][2:] == ("DONE", None, 1), final
 
     # The same request through v1: one engine, one store.
     api = Api(server.base_url, server.clients["alice"])
@@ -264,6 +304,7 @@ def test_create_analyse_start_monitor_to_done_with_outputs_on_s3(server, moto, s
     tiles = api.tiles(rid)
     assert [t["status"] for t in tiles] == ["PROCESSED"]
     assert keys[0] == f"out/{rid}/{tiles[0]['name']}/default.tif"
+    assert final[0][:2] == (tiles[0]["id"], tiles[0]["name"])
 
     # The secret is nowhere it could be read back: no API response, no log line, not in the stored body.
     raw = requests.get(f"{server.base_url}/api/v2/batch/process/{rid}", timeout=HTTP_TIMEOUT,
@@ -311,7 +352,7 @@ def test_stop_then_start_again_to_done(server, s3):
     assert done.cost_PU == pytest.approx(sum(t["cost"] for t in tiles))
 
 
-def test_stop_while_processing_charges_what_ran_and_restarts(server):
+def test_stop_while_processing_charges_what_ran_and_restarts(server, s3, tmp_path):
     """A STOP while tiles run: whatever was processed or in flight is charged; the rest waits for START."""
     client = v2_client(server)
     job = create_job(client, server, bbox=AOI_THIRTY, description=None,
@@ -338,11 +379,19 @@ def test_stop_while_processing_charges_what_ran_and_restarts(server):
         charged = {row["tile_id"] for row in conn.execute(
             "SELECT tile_id FROM pu_ledger WHERE request_id = ? AND kind = 'charge'", (rid,))}
     assert {t["id"] for t in processed} <= charged, "processed tiles are charged"
+    # The execution database of the stopped task: what ran is DONE, the rest PENDING.
+    exec_key = f"mid/execution-{rid}.sqlite"
+    want = {t["id"]: ("DONE" if t["status"] == "PROCESSED" else "PENDING") for t in tiles}
+    rows = wait_for(lambda: (lambda r: r if r and {x[0]: x[2] for x in r} == want else None)(
+        execution_rows(s3, exec_key, tmp_path)), 30, "the execution database of the stopped task")
+    assert len(rows) == 30
     client.start_job(job)
     done = monitor_batch_process_job(job, client, sleep_time=60, analysis_sleep_time=5)
     assert done.status is BatchRequestStatus.DONE
     with server.db_connect_ro() as conn:
         check_charges_match_tiles(conn, rid, api.tiles(rid))
+    wait_for(lambda: (lambda r: r and all(x[2] == "DONE" and x[4] == 1 for x in r))(
+        execution_rows(s3, exec_key, tmp_path)), 30, "the final execution database")
 
 
 def test_restart_delay_is_configurable(tmp_path, moto, s3):
@@ -376,6 +425,12 @@ def test_errors_401_404_400(server):
             "input": {"type": "tiling-grid", "id": 1, "resolution": 20},
             "output": {"type": "raster", "delivery": {"s3": {"url": TEMPLATE, "accessKey": ACCESS_KEY,
                                                                "secretAccessKey": SECRET_KEY}}}}
+    # The request JSON goes to the bucket on create: a bucket that cannot take it fails the create.
+    before = len(api.list_all("/api/v2/batch/process"))
+    missing = json.loads(json.dumps(good))
+    missing["output"]["delivery"]["s3"]["url"] = "s3://no-such-bucket/x/<tileName>.tif"
+    assert_error(api.post("/api/v2/batch/process", json=missing), 400, ["no-such-bucket"])
+    assert len(api.list_all("/api/v2/batch/process")) == before, "a refused create keeps nothing"
     bad_cases = [
         ({**good, "input": {"type": "tiles"}}, ["input.type"]),
         ({**good, "input": {"type": "tiling-grid", "id": 42, "resolution": 20}}, ["grid"]),
