@@ -41,6 +41,8 @@ pub struct BatchSpec {
     pub datasources: Vec<DatasourceSpec>,
     /// `output.cogOutput`/`cogParameters`/`overwrite`/`skipExisting`.
     pub output: crate::output::OutputOptions,
+    /// Batch v2 `{"type": "zarr"}` output: one Zarr store instead of a file per tile.
+    pub zarr: Option<v2::ZarrOutput>,
 }
 
 /// One `processRequest.input.data[]` entry.
@@ -180,6 +182,7 @@ pub fn validate(body: &Map<String, Value>) -> Result<BatchSpec, ApiError> {
         responses,
         output,
         datasources,
+        zarr: None,
     })
 }
 

@@ -233,11 +233,7 @@ pub fn to_v1_body(body: &Map<String, Value>) -> Result<Map<String, Value>, ApiEr
         .ok_or_else(|| bad("output is required"))?;
     match output.get("type").and_then(Value::as_str) {
         Some("raster") => {}
-        Some("zarr") => {
-            return Err(bad(
-                "output.type \"zarr\" is not supported by this server yet; use \"raster\"",
-            ))
-        }
+        Some("zarr") => return Err(bad("a Zarr output has no Batch v1 equivalent")),
         other => {
             return Err(bad(format!(
                 "output.type must be \"raster\" or \"zarr\", got {}",
@@ -271,10 +267,133 @@ pub fn to_v1_body(body: &Map<String, Value>) -> Result<Map<String, Value>, ApiEr
     Ok(v1)
 }
 
+/// A `{"type": "zarr"}` output: where the store goes and how its arrays are made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZarrOutput {
+    /// `delivery.s3.url`: the store's folder; `<requestId>` is its only placeholder.
+    pub root: String,
+    /// `group.customAttributes`, added to the group's `.zattrs`.
+    pub custom_attributes: Option<Map<String, Value>>,
+    pub array_parameters: Option<Map<String, Value>>,
+    /// `arrayOverrides`: per output id.
+    pub array_overrides: Option<Map<String, Value>>,
+}
+
+impl ZarrOutput {
+    /// The store's folder for a request.
+    pub fn root_of(&self, request_id: &str) -> String {
+        self.root.replace("<requestId>", request_id)
+    }
+}
+
 /// Validates a stored (or normalised) v2 body into the engine's spec.
 pub fn validate(body: &Map<String, Value>) -> Result<BatchSpec, ApiError> {
+    let output_type = body
+        .get("output")
+        .and_then(|o| o.get("type"))
+        .and_then(Value::as_str);
+    if output_type == Some("zarr") {
+        let (raster_body, zarr) = zarr_as_raster(body)?;
+        let v1 = super::normalise_create(&Value::Object(to_v1_body(&raster_body)?))?;
+        let mut spec = super::validate(&v1)?;
+        spec.zarr = Some(zarr);
+        return Ok(spec);
+    }
     let v1 = super::normalise_create(&Value::Object(to_v1_body(body)?))?;
     super::validate(&v1)
+}
+
+/// A zarr body as the raster body the v1 model checks (grid, script, collections, one
+/// `image/tiff` response per `zarr/array` one), with what makes it a Zarr output apart.
+/// The raster body's output path is never written: the worker writes chunks instead.
+fn zarr_as_raster(body: &Map<String, Value>) -> Result<(Map<String, Value>, ZarrOutput), ApiError> {
+    let output = body
+        .get("output")
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("output is required"))?;
+    let root = output
+        .get("delivery")
+        .and_then(|d| d.pointer("/s3/url"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("output.delivery.s3.url is required"))?
+        .trim_end_matches('/')
+        .to_string();
+    if root.replace("<requestId>", "").contains('<') {
+        return Err(bad(
+            "a Zarr output's delivery.s3.url takes only the <requestId> placeholder",
+        ));
+    }
+    if let Some(Value::Object(tg)) = body.get("input") {
+        for key in ["bufferX", "bufferY"] {
+            if tg.get(key).and_then(Value::as_i64).unwrap_or(0) != 0 {
+                return Err(bad(format!(
+                    "input.{key} must be 0 for a Zarr output (chunks are aligned to tiles)"
+                )));
+            }
+        }
+    }
+    let group = output.get("group").and_then(Value::as_object);
+    if let Some(f) = group.and_then(|g| g.get("zarr_format")) {
+        if f != 2 {
+            return Err(bad(format!("output.group.zarr_format must be 2, got {f}")));
+        }
+    }
+    if let Some(o) = group
+        .and_then(|g| g.get("coordinates"))
+        .and_then(|c| c.get("origin"))
+    {
+        if o != "topLeft" {
+            return Err(bad(format!(
+                "output.group.coordinates.origin: only \"topLeft\" is written, got {o}"
+            )));
+        }
+    }
+    let object = |v: Option<&Value>, at: &str| -> Result<Option<Map<String, Value>>, ApiError> {
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(m.clone())),
+            Some(_) => Err(bad(format!("{at} must be an object"))),
+        }
+    };
+    let zarr = ZarrOutput {
+        custom_attributes: object(
+            group.and_then(|g| g.get("customAttributes")),
+            "output.group.customAttributes",
+        )?,
+        // The client's helper spells it `arrayParameter` (sic): accept both.
+        array_parameters: object(
+            output
+                .get("arrayParameters")
+                .or_else(|| output.get("arrayParameter")),
+            "output.arrayParameters",
+        )?,
+        array_overrides: object(output.get("arrayOverrides"), "output.arrayOverrides")?,
+        root: root.clone(),
+    };
+    let mut raster = body.clone();
+    raster.insert(
+        "output".into(),
+        json!({"type": "raster", "delivery": {"s3": {"url": format!("{root}/<outputId>/<tileName>.tif")}},
+               "overwrite": true}),
+    );
+    if let Some(responses) = raster
+        .get_mut("processRequest")
+        .and_then(|p| p.pointer_mut("/output/responses"))
+        .and_then(Value::as_array_mut)
+    {
+        for r in responses {
+            let format = r.pointer("/format/type").and_then(Value::as_str);
+            if format != Some("zarr/array") {
+                return Err(bad(format!(
+                    "a Zarr output needs every processRequest.output.responses format to be \
+                     \"zarr/array\", got {}",
+                    format.unwrap_or("none")
+                )));
+            }
+            r["format"] = json!({"type": "image/tiff"});
+        }
+    }
+    Ok((raster, zarr))
 }
 
 /// The spec of any stored body, whichever API created it.

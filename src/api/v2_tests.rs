@@ -270,7 +270,31 @@ fn spec_checks_reach_v2_bodies_through_the_v1_model() {
         (Box::new(|b| b["input"]["bufferX"] = json!(-1)), "bufferX"),
         (
             Box::new(|b| b["output"]["type"] = json!("zarr")),
-            "not supported",
+            "only the <requestId> placeholder",
+        ),
+        (
+            Box::new(|b| {
+                b["input"] = json!({"type": "tiling-grid", "id": 1, "resolution": 20});
+                b["output"] =
+                    json!({"type": "zarr", "delivery": {"s3": {"url": "s3://b/<requestId>"}}})
+            }),
+            "zarr/array",
+        ),
+        (
+            Box::new(|b| {
+                b["input"] = json!({"type": "tiling-grid", "id": 1, "resolution": 20});
+                b["output"] = json!({"type": "zarr", "delivery": {"s3": {"url": "s3://b/z"}},
+                                     "group": {"zarr_format": 3}})
+            }),
+            "zarr_format must be 2",
+        ),
+        (
+            Box::new(|b| {
+                b["processRequest"]["output"]["responses"][0]["format"]["type"] =
+                    json!("zarr/array");
+                b["output"] = json!({"type": "zarr", "delivery": {"s3": {"url": "s3://b/z"}}});
+            }),
+            "bufferX must be 0",
         ),
         (
             Box::new(|b| b["output"]["type"] = json!("png")),
@@ -322,6 +346,34 @@ fn a_v2_body_runs_as_its_v1_equivalent() {
     assert_eq!(validate_stored(&n.body).unwrap().tile_path, want.tile_path);
     assert_eq!(validate_stored(&v1).unwrap().tile_path, want.tile_path);
     assert!(is_v2_body(&n.body) && !is_v2_body(&v1));
+}
+
+#[test]
+fn a_zarr_body_keeps_its_store_apart_from_the_raster_checks() {
+    let mut body = client_body();
+    body["input"] = json!({"type": "tiling-grid", "id": 1, "resolution": 20});
+    body["processRequest"]["output"]["responses"][0]["format"]["type"] = json!("zarr/array");
+    body["output"] = json!({
+        "type": "zarr",
+        "delivery": {"s3": {"url": "s3://b/zarr/<requestId>/", "accessKey": "k", "secretAccessKey": "s"}},
+        "group": {"zarr_format": 2, "customAttributes": {"a": 1}},
+        "arrayParameter": {"dtype": "<f4"},
+        "arrayOverrides": {"default": {"fill_value": "NaN"}}
+    });
+    let n = normalise_create(&body).unwrap();
+    assert!(n.credentials.is_some());
+    let spec = validate(&n.body).unwrap();
+    let z = spec.zarr.unwrap();
+    assert_eq!(z.root_of("r1"), "s3://b/zarr/r1");
+    assert_eq!(z.custom_attributes, json!({"a": 1}).as_object().cloned());
+    assert_eq!(
+        z.array_parameters,
+        json!({"dtype": "<f4"}).as_object().cloned()
+    );
+    assert!(z.array_overrides.is_some());
+    // No v1 equivalent: a v1 client reads the v2 body as stored.
+    let v1 = crate::api::request_json(&record(n.body.clone(), Status::Created, UserAction::None));
+    assert_eq!(v1["output"]["type"], "zarr");
 }
 
 #[test]

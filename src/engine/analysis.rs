@@ -28,6 +28,8 @@ pub struct Job {
     /// The sinks of this job (the server's, or with `credentials`), built once and shared by
     /// every worker so each request keeps one S3 client.
     sinks: std::sync::OnceLock<crate::output::Sinks>,
+    /// A Zarr output's chunk layout, from the stored tiles, once.
+    zarr_layout: std::sync::OnceLock<Result<crate::output::zarr::ZarrLayout, String>>,
 }
 
 impl Job {
@@ -36,6 +38,24 @@ impl Job {
     pub fn sinks(&self, base: &crate::output::Sinks) -> crate::output::Sinks {
         self.sinks
             .get_or_init(|| request_sinks(base, self.credentials.as_ref()))
+            .clone()
+    }
+
+    /// The chunk layout of this job's Zarr store, from its stored tiles.
+    pub fn zarr_layout(&self, store: &Store) -> Result<crate::output::zarr::ZarrLayout, String> {
+        self.zarr_layout
+            .get_or_init(|| {
+                let tiles = store
+                    .list_tiles(&self.request_id, None, 0, u64::MAX >> 2)
+                    .map_err(|e| e.to_string())?;
+                crate::output::zarr::ZarrLayout::from_tiles(
+                    tiles
+                        .iter()
+                        .map(|t| (t.epsg, [t.x_min, t.y_min, t.x_max, t.y_max])),
+                    self.spec.tiling.resolution,
+                )
+                .map_err(|e| e.to_string())
+            })
             .clone()
     }
 }
@@ -213,6 +233,7 @@ pub fn load_job(store: &Store, id: &str, data: &crate::data::DataConfig) -> Resu
         v2: api::v2::is_v2_body(&record.body),
         credentials,
         sinks: std::sync::OnceLock::new(),
+        zarr_layout: std::sync::OnceLock::new(),
     })
 }
 
@@ -287,6 +308,10 @@ pub fn analyse(
     let manifest = job
         .v2
         .then(|| super::artifacts::manifest_rows(&job, &tiles));
+    if job.spec.zarr.is_some() {
+        // The store's metadata before any chunk: a failure here fails the analysis.
+        super::artifacts::write_zarr_metadata(&job, sinks, &tiles)?;
+    }
     let inputs = cost_inputs(&job);
     let per_tile_estimate = accounting::tile_estimate(&inputs);
     let per_tile_cost = accounting::tile_cost(&inputs);

@@ -51,16 +51,20 @@ pub fn manifest_rows(job: &Job, tiles: &[Tile]) -> Vec<ManifestRow> {
             rows.push(ManifestRow {
                 output_id: r.identifier.clone(),
                 identifier: tile.name.clone(),
-                path: crate::output::expand(
-                    &job.spec.tile_path,
-                    &crate::output::PathVars {
-                        request_id: &job.request_id,
-                        tile_name: &tile.name,
-                        tile_id: tile.id,
-                        output_id: &r.identifier,
-                        format: r.encoder.extension(),
-                    },
-                ),
+                // A Zarr output's path is its store (the hosted manifest says the same).
+                path: match &job.spec.zarr {
+                    Some(z) => z.root_of(&job.request_id),
+                    None => crate::output::expand(
+                        &job.spec.tile_path,
+                        &crate::output::PathVars {
+                            request_id: &job.request_id,
+                            tile_name: &tile.name,
+                            tile_id: tile.id,
+                            output_id: &r.identifier,
+                            format: r.encoder.extension(),
+                        },
+                    ),
+                },
                 width,
                 height,
                 epsg: tile.epsg,
@@ -146,4 +150,101 @@ impl ExecutionPublisher {
             }
         });
     }
+}
+
+/// The Zarr arrays of a job: one per response, each from a one-band evalscript output.
+fn zarr_arrays(job: &Job) -> Result<Vec<crate::output::zarr::ZarrArray>, String> {
+    let Some(zarr) = &job.spec.zarr else {
+        return Ok(Vec::new());
+    };
+    job.spec
+        .responses
+        .iter()
+        .zip(&job.output_index)
+        .map(|(r, index)| {
+            let Some(i) = index else {
+                return Err(
+                    "a Zarr output cannot hold the userdata (application/json) response".into(),
+                );
+            };
+            let out = &job.setup.outputs[*i];
+            if out.bands != 1 {
+                return Err(format!(
+                    "a Zarr output takes one band per output; the evalscript's output '{}' has {}",
+                    out.id, out.bands
+                ));
+            }
+            let overrides = zarr
+                .array_overrides
+                .as_ref()
+                .and_then(|o| o.get(&r.identifier))
+                .and_then(serde_json::Value::as_object);
+            crate::output::zarr::array_spec(
+                &r.identifier,
+                out.sample_type,
+                out.nodata,
+                zarr.array_parameters.as_ref(),
+                overrides,
+            )
+            .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// After the analysis of a Zarr output: the group, array and coordinate metadata.
+pub fn write_zarr_metadata(job: &Job, sinks: &Sinks, tiles: &[Tile]) -> Result<(), String> {
+    let Some(zarr) = &job.spec.zarr else {
+        return Ok(());
+    };
+    let layout = crate::output::zarr::ZarrLayout::from_tiles(
+        tiles
+            .iter()
+            .map(|t| (t.epsg, [t.x_min, t.y_min, t.x_max, t.y_max])),
+        job.spec.tiling.resolution,
+    )
+    .map_err(|e| e.to_string())?;
+    let arrays = zarr_arrays(job)?;
+    let root = zarr.root_of(&job.request_id);
+    for (key, bytes) in
+        crate::output::zarr::store_metadata(&layout, &arrays, zarr.custom_attributes.as_ref())
+    {
+        put_blocking(sinks, &format!("{root}/{key}"), bytes)
+            .map_err(|e| format!("cannot write the Zarr store: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A tile's chunk in each array of a Zarr output, as `(location, bytes)`.
+pub fn zarr_chunks(
+    job: &Job,
+    store: &Store,
+    tile: &crate::api::TileRecord,
+    outputs: &[crate::raster::SampleBuffer],
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let Some(zarr) = &job.spec.zarr else {
+        return Ok(Vec::new());
+    };
+    let layout = job.zarr_layout(store)?;
+    let (row, col) = layout
+        .chunk_of(tile.x_min, tile.y_max)
+        .map_err(|e| e.to_string())?;
+    let pixels = layout.tile_width * layout.tile_height;
+    let root = zarr.root_of(&job.request_id);
+    job.spec
+        .responses
+        .iter()
+        .zip(&job.output_index)
+        .map(|(r, index)| {
+            let i = index.ok_or("a Zarr output cannot hold the userdata response")?;
+            let bytes = crate::output::zarr::encode_chunk(&outputs[i], pixels)
+                .map_err(|e| e.to_string())?;
+            Ok((
+                format!(
+                    "{root}/{}",
+                    crate::output::zarr::chunk_key(&r.identifier, row, col)
+                ),
+                bytes,
+            ))
+        })
+        .collect()
 }

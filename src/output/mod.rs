@@ -15,6 +15,7 @@ mod path;
 mod s3;
 mod sink;
 mod tiffwrite;
+pub mod zarr;
 
 use std::path::PathBuf;
 

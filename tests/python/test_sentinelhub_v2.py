@@ -32,6 +32,7 @@ if sentinelhub.__version__ != "3.12.0":
     )
 
 from conftest import (  # noqa: E402
+    AOI_FOUR,
     AOI_NINE,
     AOI_ONE,
     AOI_THIRTY,
@@ -43,6 +44,7 @@ from conftest import (  # noqa: E402
     create_body,
     free_port,
     gdalinfo,
+    process_request_body,
     raster_epsg,
     sh_process_request,
     start_server,
@@ -494,3 +496,67 @@ def test_a_v1_request_reads_through_v2_and_a_v1_cancel_is_a_stop(server):
     raw = api.get(f"/api/v2/batch/process/{rid}").json()
     assert raw["status"] == "STOPPED" and "CANCEL" not in json.dumps(raw)
     assert rid in [t.request_id for t in client.iter_requests()]
+
+
+def test_zarr_output_is_read_back_by_zarr_and_xarray(server, s3, tmp_path):
+    """A 2 x 2-tile Zarr job: one array chunked by tile, equal pixel for pixel to the GeoTIFFs of the same job."""
+    import numpy as np
+    import xarray as xr
+    import zarr
+
+    client = v2_client(server)
+    pr = process_request_body(AOI_FOUR)
+    pr["output"]["responses"] = [{"identifier": "default", "format": {"type": "zarr/array"}}]
+    job = client.create(
+        pr,
+        input=BatchProcessClient.tiling_grid_input(grid_id=1, resolution=20),
+        output=BatchProcessClient.zarr_output(
+            delivery(f"s3://{BUCKET}/zarr/<requestId>"),
+            group={"zarr_format": 2, "customAttributes": {"project": "tessera"}},
+            array_parameters={"dtype": "<f4", "order": "C", "chunks": [1, 500, 500], "fill_value": "NaN"},
+        ),
+    )
+    rid = job.request_id
+    client.start_job(job)
+    done = monitor_batch_process_job(job, client, sleep_time=60, analysis_sleep_time=5)
+    assert done.status is BatchRequestStatus.DONE, (done.status, done.error)
+
+    prefix = f"zarr/{rid}/"
+    keys = object_keys(s3, prefix)
+    chunks = sorted(k for k in keys if k.startswith(prefix + "default/0."))
+    assert chunks == [f"{prefix}default/0.{r}.{c}" for r in (0, 1) for c in (0, 1)], keys
+    local = tmp_path / "store.zarr"
+    for k in keys:
+        path = local / k[len(prefix):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fetch(s3, k, path)
+
+    group = zarr.open_group(str(local), mode="r", zarr_format=2)
+    assert group["default"].shape == (1, 1000, 1000) and group["default"].chunks == (1, 500, 500)
+    assert group.attrs["project"] == "tessera" and group.attrs["crs"] == f"EPSG:{AOI_UTM_EPSG}"
+    ds = xr.open_zarr(local, consolidated=False, zarr_format=2)
+    ndvi = ds["default"]
+    assert ndvi.dims == ("time", "y", "x") and ndvi.dtype == np.float32
+    values = ndvi.values[0]
+    assert np.isfinite(values).mean() > 0.99 and np.nanmin(values) >= -1 and np.nanmax(values) <= 1
+    x0, y0 = float(ds.x[0]) - 10, float(ds.y[0]) + 10  # pixel centres -> the upper-left corner
+    assert float(ds.x[1]) - float(ds.x[0]) == 20 and float(ds.y[0]) - float(ds.y[1]) == 20
+
+    # The same request as GeoTIFFs: every tile equals its chunk of the array.
+    raster = create_job(client, server, bbox=AOI_FOUR, description=None,
+                        url=f"s3://{BUCKET}/zarr-vs-tiff/<requestId>/<tileName>/<outputId>.<format>")
+    client.start_job(raster)
+    assert monitor_batch_process_job(raster, client, sleep_time=60,
+                                     analysis_sleep_time=5).status is BatchRequestStatus.DONE
+    tiffs = object_keys(s3, f"zarr-vs-tiff/{raster.request_id}/")
+    assert len(tiffs) == 4, tiffs
+    for i, key in enumerate(tiffs):
+        tif = fetch(s3, key, tmp_path / f"t{i}.tif")
+        gt = gdalinfo(tif)["geoTransform"]
+        raw = tmp_path / f"t{i}.bin"
+        subprocess.run(["gdal_translate", "-q", "-of", "ENVI", str(tif), str(raw)], check=True, timeout=120)
+        pixels = np.fromfile(raw, dtype="<f4").reshape(500, 500)
+        col, row = round((gt[0] - x0) / 20), round((y0 - gt[3]) / 20)
+        assert col in (0, 500) and row in (0, 500), (gt, x0, y0)
+        chunk = values[row:row + 500, col:col + 500]
+        assert np.array_equal(chunk, pixels, equal_nan=True), f"{key}: chunk differs from the GeoTIFF"
