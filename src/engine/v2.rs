@@ -95,3 +95,7 @@ impl Engine {
         self.get_task(client, id)
     }
 }
+
+#[cfg(test)]
+#[path = "v2_tests.rs"]
+mod tests;
