@@ -16,6 +16,7 @@
 
 pub mod accounting;
 pub mod api;
+pub mod artifacts;
 #[doc(hidden)]
 pub mod benchkit;
 pub mod data;

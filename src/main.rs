@@ -69,6 +69,10 @@ enum Cmd {
         /// Delete DONE / PARTIAL requests after this long (outputs are kept).
         #[arg(long, default_value = "90days", value_parser = humantime::parse_duration)]
         delete_finished_after: Duration,
+        /// How long a request stopped with the v2 STOP refuses START (the hosted service
+        /// waits 30 minutes: 30m).
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        restart_delay: Duration,
         /// Run the daemon in this process, without the supervisor that restarts it when
         /// it dies (e.g. an evalscript hitting the hard memory cap).
         #[arg(long)]
@@ -318,6 +322,7 @@ fn main() -> Result<()> {
             delete_failed_after,
             delete_unstarted_after,
             delete_finished_after,
+            restart_delay,
             no_supervise,
             child,
             allow_output_prefix,
@@ -332,6 +337,7 @@ fn main() -> Result<()> {
             config.stale.failed = delete_failed_after;
             config.stale.unstarted = delete_unstarted_after;
             config.stale.finished = delete_finished_after;
+            config.restart_delay = restart_delay;
             serve(config, listen)
         }
         Cmd::Run {

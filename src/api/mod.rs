@@ -6,6 +6,7 @@
 //! for equality), so the typed spec is always re-derived from it rather than stored apart.
 
 pub mod limits;
+pub mod v2;
 mod view;
 
 pub use limits::{LimitError, Limits};
@@ -43,6 +44,8 @@ pub struct BatchSpec {
     pub datasources: Vec<DatasourceSpec>,
     /// `output.cogOutput`/`cogParameters`/`overwrite`/`skipExisting`.
     pub output: crate::output::OutputOptions,
+    /// Batch v2 `{"type": "zarr"}` output: one Zarr store instead of a file per tile.
+    pub zarr: Option<v2::ZarrOutput>,
 }
 
 /// One `processRequest.input.data[]` entry.
@@ -197,6 +200,7 @@ fn validate_with(
         responses,
         output,
         datasources,
+        zarr: None,
     })
 }
 

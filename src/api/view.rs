@@ -46,9 +46,17 @@ pub struct TileRecord {
     pub error: Option<String>,
 }
 
-/// `BatchProcessRequest`: the echoed create body plus the service's fields.
+/// `BatchProcessRequest`: the echoed create body plus the service's fields. A request
+/// created through v2 shows its v1 equivalent (`tilingGrid`, `output.defaultTilePath`), or
+/// its v2 body where v1 has no equivalent (a GeoPackage input).
 pub fn request_json(r: &RequestRecord) -> Value {
-    let mut obj = r.body.clone();
+    let mut obj = if super::v2::is_v2_body(&r.body) {
+        super::v2::to_v1_body(&r.body)
+            .and_then(|b| super::normalise_create(&Value::Object(b)))
+            .unwrap_or_else(|_| r.body.clone())
+    } else {
+        r.body.clone()
+    };
     obj.insert("id".into(), json!(r.id));
     obj.insert("userId".into(), json!(r.client_id));
     obj.insert("created".into(), json!(r.created));

@@ -23,6 +23,71 @@ pub struct Job {
     pub sources: Vec<JobSource>,
     /// Samples per pixel the analysis estimate assumes (`accounting::estimate_samples_fused`).
     pub estimated_samples: f64,
+    /// Created through Batch v2: the hosted v2 artifacts are written beside the outputs.
+    pub v2: bool,
+    /// Batch v2 delivery credentials: this request's `s3://` outputs are signed with them.
+    pub credentials: Option<crate::api::v2::DeliveryCredentials>,
+    /// The sinks of this job (the server's, or with `credentials`), built once and shared by
+    /// every worker so each request keeps one S3 client.
+    sinks: std::sync::OnceLock<crate::output::Sinks>,
+    /// A Zarr output's chunk layout, from the stored tiles, once.
+    zarr_layout: std::sync::OnceLock<Result<crate::output::zarr::ZarrLayout, String>>,
+}
+
+impl Job {
+    /// Where this job's outputs go: `base` (the server's sinks), with this request's own
+    /// S3 credentials when it has them.
+    pub fn sinks(&self, base: &crate::output::Sinks) -> crate::output::Sinks {
+        match &self.credentials {
+            // The server's sinks as given: their client scope is re-read per tile.
+            None => base.clone(),
+            Some(k) => self
+                .sinks
+                .get_or_init(|| request_sinks(base, Some(k), &self.spec.tile_path))
+                .clone(),
+        }
+    }
+
+    /// The chunk layout of this job's Zarr store, from its stored tiles.
+    pub fn zarr_layout(&self, store: &Store) -> Result<crate::output::zarr::ZarrLayout, String> {
+        self.zarr_layout
+            .get_or_init(|| {
+                let tiles = store
+                    .list_tiles(&self.request_id, None, 0, u64::MAX >> 2)
+                    .map_err(|e| e.to_string())?;
+                crate::output::zarr::ZarrLayout::from_tiles(
+                    tiles
+                        .iter()
+                        .map(|t| (t.epsg, [t.x_min, t.y_min, t.x_max, t.y_max])),
+                    self.spec.tiling.resolution,
+                )
+                .map_err(|e| e.to_string())
+            })
+            .clone()
+    }
+}
+
+/// `base` (the server's sinks), or with a request's own S3 credentials when it has them.
+pub fn request_sinks(
+    base: &crate::output::Sinks,
+    credentials: Option<&crate::api::v2::DeliveryCredentials>,
+    tile_path: &str,
+) -> crate::output::Sinks {
+    match credentials {
+        Some(k) => {
+            let sinks = base.with_request_s3_credentials(
+                &k.access_key,
+                &k.secret_access_key,
+                k.region.as_deref(),
+            );
+            // Signed with the user's own keys: their bucket needs no operator grant.
+            match super::outputs::own_bucket(tile_path) {
+                Some(own) => sinks.also_allowing(own),
+                None => sinks,
+            }
+        }
+        None => base.clone(),
+    }
 }
 
 /// One collection read of a tile: a request `input.data[]` entry matched with the bands
@@ -122,7 +187,8 @@ pub fn load_job(store: &Store, id: &str, data: &crate::data::DataConfig) -> Resu
         .get_request(None, id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("request {id} no longer exists"))?;
-    let spec = api::validate_stored(&record.body).map_err(|e| e.to_string())?;
+    let spec = api::v2::validate_stored(&record.body).map_err(|e| e.to_string())?;
+    let credentials = store.delivery_credentials(id).map_err(|e| e.to_string())?;
     let program = Program::compile(&spec.evalscript).map_err(|e| format!("evalscript: {e}"))?;
     let setup = program.setup().clone();
     let sources = job_sources(&spec, &setup)?;
@@ -180,6 +246,10 @@ pub fn load_job(store: &Store, id: &str, data: &crate::data::DataConfig) -> Resu
         output_index,
         sources,
         estimated_samples,
+        v2: api::v2::is_v2_body(&record.body),
+        credentials,
+        sinks: std::sync::OnceLock::new(),
+        zarr_layout: std::sync::OnceLock::new(),
     })
 }
 
@@ -213,6 +283,7 @@ pub fn analyse(
     sinks: &crate::output::Sinks,
 ) -> Result<Job, String> {
     let job = load_job(store, id, data)?;
+    let sinks = &job.sinks(sinks);
     // Tiles are built one at a time from compact grid cells and written in chunks as they
     // come: memory stays bounded by the cells (tens of bytes a tile), not the tiles.
     let tiles = || {
@@ -256,6 +327,20 @@ pub fn analyse(
             .block_on(sinks.preflight(&job.spec.tile_path, &job.spec.output, &outputs))
             .map_err(|e| e.to_string())?;
     }
+    // v2's feature manifest and a Zarr store's layout need the whole list (bounded by the
+    // request limits); v1 jobs never hold it.
+    let listed: Vec<crate::grid::Tile> = if job.v2 || job.spec.zarr.is_some() {
+        tiles()?.collect()
+    } else {
+        Vec::new()
+    };
+    let manifest = job
+        .v2
+        .then(|| super::artifacts::manifest_rows(&job, &listed));
+    if job.spec.zarr.is_some() {
+        // The store's metadata before any chunk: a failure here fails the analysis.
+        super::artifacts::write_zarr_metadata(&job, sinks, &listed)?;
+    }
     let inputs = cost_inputs(&job);
     let per_tile_estimate = accounting::tile_estimate(&inputs);
     let per_tile_cost = accounting::tile_cost(&inputs);
@@ -275,5 +360,9 @@ pub fn analyse(
         )
         .map_err(|e| e.to_string())?;
     tracing::info!(request = %id, tiles = n, value_estimate, "analysed");
+    if let Some(rows) = manifest {
+        // v2: the feature manifest goes to the bucket before the request counts as analysed.
+        super::artifacts::upload_manifest(&job, sinks, &rows)?;
+    }
     Ok(job)
 }

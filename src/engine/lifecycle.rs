@@ -4,7 +4,9 @@
 //! returned [`RequestState`] and then carries out the returned [`Effect`]s in order. Keeping
 //! the rules here, free of I/O, lets every (state, event) pair be tested exhaustively.
 //!
-//! Rules follow the Batch v1 docs (seed text and `batch-api.md` §5.1, §6). Where the docs are
+//! Rules follow the Batch v1 docs (seed text and `batch-api.md` §5.1, §6) plus the Batch v2
+//! STOP action (`batch-api.md` §16): both APIs drive this one machine, and each renders the
+//! states in its own wire enum (v2's explicit mapping is `api::v2`). Where the docs are
 //! silent the choice is documented on [`on_event`], [`can_delete`], [`can_update`] and
 //! [`tile_on_event`].
 
@@ -12,7 +14,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Status of a batch request, exactly the v1 wire enum.
+/// Status of a batch request: the v1 wire enum plus v2's STOPPED (which the v1 client's
+/// enum also knows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
@@ -24,10 +27,13 @@ pub enum Status {
     Partial,
     Failed,
     Canceled,
+    /// Stopped by a v2 STOP: no tile is scheduled, and a START carries on with the tiles
+    /// left (after the configured restart delay).
+    Stopped,
 }
 
 impl Status {
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
         Status::Created,
         Status::Analysing,
         Status::AnalysisDone,
@@ -36,6 +42,7 @@ impl Status {
         Status::Partial,
         Status::Failed,
         Status::Canceled,
+        Status::Stopped,
     ];
 
     /// The wire value, e.g. `ANALYSIS_DONE`.
@@ -49,6 +56,7 @@ impl Status {
             Status::Partial => "PARTIAL",
             Status::Failed => "FAILED",
             Status::Canceled => "CANCELED",
+            Status::Stopped => "STOPPED",
         }
     }
 
@@ -58,13 +66,13 @@ impl Status {
     }
 
     /// True when the engine has no more work for the request: DONE, PARTIAL, FAILED,
-    /// CANCELED. PARTIAL counts as terminal because only a user action (`restartpartial`)
-    /// can move it again; a CANCELED request may still see late in-flight tiles settle,
-    /// but its status never changes.
+    /// CANCELED, STOPPED. PARTIAL and STOPPED count as terminal because only a user action
+    /// (`restartpartial`, `start`) can move them again; a CANCELED or STOPPED request may
+    /// still see late in-flight tiles settle, but its status does not change by itself.
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,
-            Status::Done | Status::Partial | Status::Failed | Status::Canceled
+            Status::Done | Status::Partial | Status::Failed | Status::Canceled | Status::Stopped
         )
     }
 
@@ -81,8 +89,9 @@ impl fmt::Display for Status {
     }
 }
 
-/// The last user action, exactly the v1 wire enum. There is deliberately no `RESTART`:
-/// the Python client rejects it, so `restartpartial` records `START`.
+/// The last user action: the v1 wire enum plus v2's STOP (both clients know all five).
+/// There is deliberately no `RESTART`: the Python clients reject it, so `restartpartial`
+/// records `START`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum UserAction {
@@ -90,14 +99,16 @@ pub enum UserAction {
     Analyse,
     Start,
     Cancel,
+    Stop,
 }
 
 impl UserAction {
-    pub const ALL: [UserAction; 4] = [
+    pub const ALL: [UserAction; 5] = [
         UserAction::None,
         UserAction::Analyse,
         UserAction::Start,
         UserAction::Cancel,
+        UserAction::Stop,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -106,6 +117,7 @@ impl UserAction {
             UserAction::Analyse => "ANALYSE",
             UserAction::Start => "START",
             UserAction::Cancel => "CANCEL",
+            UserAction::Stop => "STOP",
         }
     }
 
@@ -194,6 +206,10 @@ impl fmt::Display for TileStatus {
 /// The two flags record a user action accepted while ANALYSING (the analysis always runs to
 /// its end). They are only meaningful in ANALYSING: every transition to another status
 /// clears them, so a persisted state never carries stale intentions.
+///
+/// `cancel_when_analysed` is the *halt* flag: the request halts when its analysis ends, as
+/// STOPPED when the user action that set it is STOP (v2), else as CANCELED (v1). A pending
+/// STOP, unlike a pending CANCEL, can be taken back by START.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestState {
     pub status: Status,
@@ -237,6 +253,8 @@ pub enum Event {
     Start,
     Cancel,
     RestartPartial,
+    /// v2 STOP: like CANCEL, but the request can be started again.
+    Stop,
     AnalysisSucceeded,
     AnalysisFailed,
     /// No tile is pending or in flight any more; counts of this request's tiles.
@@ -254,6 +272,7 @@ impl Event {
             Event::Analyse => Some(UserAction::Analyse),
             Event::Start | Event::RestartPartial => Some(UserAction::Start),
             Event::Cancel => Some(UserAction::Cancel),
+            Event::Stop => Some(UserAction::Stop),
             Event::AnalysisSucceeded | Event::AnalysisFailed | Event::TilesSettled { .. } => None,
         }
     }
@@ -271,6 +290,7 @@ impl fmt::Display for Event {
             Event::Start => f.write_str("start"),
             Event::Cancel => f.write_str("cancel"),
             Event::RestartPartial => f.write_str("restartpartial"),
+            Event::Stop => f.write_str("stop"),
             Event::AnalysisSucceeded => f.write_str("analysis succeeded"),
             Event::AnalysisFailed => f.write_str("analysis failed"),
             Event::TilesSettled { processed, failed } => {
@@ -349,12 +369,22 @@ pub enum LifecycleError {
         status: TileStatus,
         reason: &'static str,
     },
+    #[error(
+        "cannot start the batch request yet: it was stopped less than {delay_secs} s ago; \
+         it can be started again in {remaining_secs} s"
+    )]
+    RestartTooEarly {
+        delay_secs: u64,
+        remaining_secs: u64,
+    },
 }
 
 impl LifecycleError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            LifecycleError::NotAllowed { .. } => ErrorKind::NotAllowed,
+            LifecycleError::NotAllowed { .. } | LifecycleError::RestartTooEarly { .. } => {
+                ErrorKind::NotAllowed
+            }
             LifecycleError::Conflict { .. } => ErrorKind::Conflict,
             LifecycleError::UnexpectedEvent { .. } => ErrorKind::Internal,
             // Requeue is the only tile event a user triggers (legacy single-tile restart).
@@ -393,12 +423,26 @@ impl LifecycleError {
 /// | PROCESSING | tiles settled | DONE if none failed, FAILED if none processed, else PARTIAL | SettlePu |
 /// | PARTIAL | restartpartial | PROCESSING, user action START | RequeueFailedTiles, ReservePu, QueueTiles |
 /// | CANCELED | tiles settled | CANCELED (late in-flight tiles) | SettlePu |
+/// | ANALYSING | stop (no cancel pending) | ANALYSING + halt flag, user action STOP | - |
+/// | ANALYSING | analysis succeeded, halt flag with STOP | STOPPED | - |
+/// | ANALYSING | start with a STOP pending | ANALYSING + start_when_analysed, halt cleared | - |
+/// | ANALYSIS_DONE | stop | STOPPED | - |
+/// | PROCESSING | stop | STOPPED | StopTiles, SettlePu |
+/// | STOPPED | start | PROCESSING | ReservePu, QueueTiles |
+/// | STOPPED | cancel | CANCELED (v1 ends a stopped request for good) | - |
+/// | STOPPED | tiles settled | STOPPED (late in-flight tiles) | SettlePu |
 ///
-/// Repeating start or cancel while ANALYSING is accepted (idempotent). Every other user
-/// event is [`LifecycleError::NotAllowed`] (HTTP 400), notably: analyse outside CREATED;
-/// start in PROCESSING or later, or while a cancel is pending; cancel in DONE, PARTIAL
-/// (processing is over), FAILED or CANCELED; restartpartial outside PARTIAL (including
-/// FAILED: the docs allow it from PARTIAL only). Every other internal event is
+/// STOP follows the v2 docs: allowed in ANALYSING (the analysis completes first),
+/// ANALYSIS_DONE and PROCESSING; tiles processed or in flight are charged (as at a
+/// cancel). The restart delay after a STOP is not part of this machine (it needs the
+/// clock): see [`restart_wait`].
+///
+/// Repeating start, cancel or stop while ANALYSING is accepted (idempotent). Every other
+/// user event is [`LifecycleError::NotAllowed`] (HTTP 400), notably: analyse outside
+/// CREATED; start in PROCESSING or later (but STOPPED), or while a cancel is pending;
+/// cancel in DONE, PARTIAL (processing is over), FAILED or CANCELED; stop in CREATED (nothing
+/// runs), after processing or when stopped already; restartpartial outside PARTIAL
+/// (including FAILED: the docs allow it from PARTIAL only). Every other internal event is
 /// [`LifecycleError::UnexpectedEvent`]. TilesSettled with zero tiles gives DONE.
 pub fn on_event(
     state: RequestState,
@@ -420,12 +464,17 @@ pub fn on_event(
         (Status::Created | Status::AnalysisDone, Event::Cancel) => {
             (settled(Status::Canceled), vec![])
         }
-        (Status::Analysing, Event::Start) if !state.cancel_when_analysed => {
+        (Status::Analysing, Event::Start) if !cancel_pending(state) => {
             (analysing(true, false), vec![])
         }
         (Status::Analysing, Event::Cancel) => (analysing(state.start_when_analysed, true), vec![]),
+        (Status::Analysing, Event::Stop) if !cancel_pending(state) => {
+            (analysing(state.start_when_analysed, true), vec![])
+        }
         (Status::Analysing, Event::AnalysisSucceeded) => {
-            if state.cancel_when_analysed {
+            if state.cancel_when_analysed && state.user_action == UserAction::Stop {
+                (settled(Status::Stopped), vec![])
+            } else if state.cancel_when_analysed {
                 (settled(Status::Canceled), vec![])
             } else if state.start_when_analysed {
                 (settled(Status::Processing), vec![ReservePu, QueueTiles])
@@ -440,6 +489,13 @@ pub fn on_event(
         (Status::Processing, Event::Cancel) => {
             (settled(Status::Canceled), vec![StopTiles, SettlePu])
         }
+        (Status::AnalysisDone, Event::Stop) => (settled(Status::Stopped), vec![]),
+        (Status::Processing, Event::Stop) => (settled(Status::Stopped), vec![StopTiles, SettlePu]),
+        (Status::Stopped, Event::Start) => {
+            (settled(Status::Processing), vec![ReservePu, QueueTiles])
+        }
+        (Status::Stopped, Event::Cancel) => (settled(Status::Canceled), vec![]),
+        (Status::Stopped, Event::TilesSettled { .. }) => (settled(Status::Stopped), vec![SettlePu]),
         (Status::Processing, Event::TilesSettled { processed, failed }) => {
             let status = if failed == 0 {
                 Status::Done
@@ -469,9 +525,17 @@ pub fn on_event(
     Ok(outcome)
 }
 
+/// A CANCEL (not a STOP) is waiting for the analysis to end: it is final.
+fn cancel_pending(state: RequestState) -> bool {
+    state.cancel_when_analysed && state.user_action != UserAction::Stop
+}
+
 /// A hint the user can act on, for a rejected user event.
 fn rejection_reason(state: RequestState, event: Event) -> &'static str {
     match (state.status, event) {
+        (Status::Created, Event::Stop) => "nothing runs yet; a new request has nothing to stop",
+        (Status::Stopped, Event::Stop) => "the request is already stopped",
+        (Status::Stopped, _) => "the request is stopped; start it to carry on processing",
         (Status::Partial, Event::Analyse | Event::Start) => {
             "processing has finished; use restartpartial to reprocess the failed tiles"
         }
@@ -488,6 +552,27 @@ fn rejection_reason(state: RequestState, event: Event) -> &'static str {
         // CREATED accepts every user action but restartpartial, handled above.
         (Status::Created, _) => "the action is not valid for a new request",
     }
+}
+
+/// How long a request stopped at `stopped_at` must still wait at `now` before a START is
+/// accepted, for a configured `delay` (the hosted v2 service waits 30 minutes; Tessera's
+/// default is 0). `Ok(())` when it may start now; a clock that went backwards counts as no
+/// time elapsed.
+pub fn restart_wait(
+    stopped_at: std::time::SystemTime,
+    now: std::time::SystemTime,
+    delay: std::time::Duration,
+) -> Result<(), LifecycleError> {
+    let elapsed = now.duration_since(stopped_at).unwrap_or_default();
+    if elapsed >= delay {
+        return Ok(());
+    }
+    let remaining = delay - elapsed;
+    Err(LifecycleError::RestartTooEarly {
+        delay_secs: delay.as_secs(),
+        // Rounded up: "0 s" must not be said while the request still refuses to start.
+        remaining_secs: remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0),
+    })
 }
 
 /// Whether `DELETE` may remove the request (`batch-api.md` §3 row 5), else a 409 Conflict.
@@ -662,6 +747,7 @@ mod tests {
             (S::Created, Any, U::None, E::AnalysisSucceeded, Unexpected),
             (S::Created, Any, U::None, E::AnalysisFailed, Unexpected),
             (S::Created, Any, U::None, TS, Unexpected),
+            (S::Created, Any, U::None, E::Stop, NotAllowed),
 
             (S::Analysing, ff, U::Analyse, E::Analyse, NotAllowed),
             (S::Analysing, ff, U::Analyse, E::Start, To(S::Analysing, U::Start, true, false, &[])),
@@ -670,6 +756,7 @@ mod tests {
             (S::Analysing, ff, U::Analyse, E::AnalysisSucceeded, To(S::AnalysisDone, U::Analyse, false, false, &[])),
             (S::Analysing, ff, U::Analyse, E::AnalysisFailed, To(S::Failed, U::Analyse, false, false, &[])),
             (S::Analysing, ff, U::Analyse, TS, Unexpected),
+            (S::Analysing, ff, U::Analyse, E::Stop, To(S::Analysing, U::Stop, false, true, &[])),
 
             (S::Analysing, tf, U::Start, E::Analyse, NotAllowed),
             (S::Analysing, tf, U::Start, E::Start, To(S::Analysing, U::Start, true, false, &[])),
@@ -678,6 +765,7 @@ mod tests {
             (S::Analysing, tf, U::Start, E::AnalysisSucceeded, To(S::Processing, U::Start, false, false, &[ReservePu, QueueTiles])),
             (S::Analysing, tf, U::Start, E::AnalysisFailed, To(S::Failed, U::Start, false, false, &[])),
             (S::Analysing, tf, U::Start, TS, Unexpected),
+            (S::Analysing, tf, U::Start, E::Stop, To(S::Analysing, U::Stop, true, true, &[])),
 
             (S::Analysing, ft, U::Cancel, E::Analyse, NotAllowed),
             (S::Analysing, ft, U::Cancel, E::Start, NotAllowed),
@@ -686,6 +774,17 @@ mod tests {
             (S::Analysing, ft, U::Cancel, E::AnalysisSucceeded, To(S::Canceled, U::Cancel, false, false, &[])),
             (S::Analysing, ft, U::Cancel, E::AnalysisFailed, To(S::Failed, U::Cancel, false, false, &[])),
             (S::Analysing, ft, U::Cancel, TS, Unexpected),
+            (S::Analysing, ft, U::Cancel, E::Stop, NotAllowed),
+
+            // The halt flag set by a STOP: the analysis ends in STOPPED, and START takes it back.
+            (S::Analysing, ft, U::Stop, E::Analyse, NotAllowed),
+            (S::Analysing, ft, U::Stop, E::Start, To(S::Analysing, U::Start, true, false, &[])),
+            (S::Analysing, ft, U::Stop, E::Cancel, To(S::Analysing, U::Cancel, false, true, &[])),
+            (S::Analysing, ft, U::Stop, E::RestartPartial, NotAllowed),
+            (S::Analysing, ft, U::Stop, E::AnalysisSucceeded, To(S::Stopped, U::Stop, false, false, &[])),
+            (S::Analysing, ft, U::Stop, E::AnalysisFailed, To(S::Failed, U::Stop, false, false, &[])),
+            (S::Analysing, ft, U::Stop, TS, Unexpected),
+            (S::Analysing, ft, U::Stop, E::Stop, To(S::Analysing, U::Stop, false, true, &[])),
 
             (S::Analysing, tt, U::Cancel, E::Analyse, NotAllowed),
             (S::Analysing, tt, U::Cancel, E::Start, NotAllowed),
@@ -694,6 +793,16 @@ mod tests {
             (S::Analysing, tt, U::Cancel, E::AnalysisSucceeded, To(S::Canceled, U::Cancel, false, false, &[])),
             (S::Analysing, tt, U::Cancel, E::AnalysisFailed, To(S::Failed, U::Cancel, false, false, &[])),
             (S::Analysing, tt, U::Cancel, TS, Unexpected),
+            (S::Analysing, tt, U::Cancel, E::Stop, NotAllowed),
+
+            (S::Analysing, tt, U::Stop, E::Analyse, NotAllowed),
+            (S::Analysing, tt, U::Stop, E::Start, To(S::Analysing, U::Start, true, false, &[])),
+            (S::Analysing, tt, U::Stop, E::Cancel, To(S::Analysing, U::Cancel, true, true, &[])),
+            (S::Analysing, tt, U::Stop, E::RestartPartial, NotAllowed),
+            (S::Analysing, tt, U::Stop, E::AnalysisSucceeded, To(S::Stopped, U::Stop, false, false, &[])),
+            (S::Analysing, tt, U::Stop, E::AnalysisFailed, To(S::Failed, U::Stop, false, false, &[])),
+            (S::Analysing, tt, U::Stop, TS, Unexpected),
+            (S::Analysing, tt, U::Stop, E::Stop, To(S::Analysing, U::Stop, true, true, &[])),
 
             (S::AnalysisDone, Any, U::Analyse, E::Analyse, NotAllowed),
             (S::AnalysisDone, Any, U::Analyse, E::Start, To(S::Processing, U::Start, false, false, &[ReservePu, QueueTiles])),
@@ -702,6 +811,7 @@ mod tests {
             (S::AnalysisDone, Any, U::Analyse, E::AnalysisSucceeded, Unexpected),
             (S::AnalysisDone, Any, U::Analyse, E::AnalysisFailed, Unexpected),
             (S::AnalysisDone, Any, U::Analyse, TS, Unexpected),
+            (S::AnalysisDone, Any, U::Analyse, E::Stop, To(S::Stopped, U::Stop, false, false, &[])),
 
             (S::Processing, Any, U::Start, E::Analyse, NotAllowed),
             (S::Processing, Any, U::Start, E::Start, NotAllowed),
@@ -714,6 +824,7 @@ mod tests {
             (S::Processing, Any, U::Start, E::TilesSettled { processed: 7, failed: 0 }, To(S::Done, U::Start, false, false, &[SettlePu])),
             (S::Processing, Any, U::Start, E::TilesSettled { processed: 0, failed: 2 }, To(S::Failed, U::Start, false, false, &[SettlePu])),
             (S::Processing, Any, U::Start, E::TilesSettled { processed: 1, failed: 9 }, To(S::Partial, U::Start, false, false, &[SettlePu])),
+            (S::Processing, Any, U::Start, E::Stop, To(S::Stopped, U::Stop, false, false, &[StopTiles, SettlePu])),
 
             (S::Done, Any, U::Start, E::Analyse, NotAllowed),
             (S::Done, Any, U::Start, E::Start, NotAllowed),
@@ -722,6 +833,7 @@ mod tests {
             (S::Done, Any, U::Start, E::AnalysisSucceeded, Unexpected),
             (S::Done, Any, U::Start, E::AnalysisFailed, Unexpected),
             (S::Done, Any, U::Start, TS, Unexpected),
+            (S::Done, Any, U::Start, E::Stop, NotAllowed),
 
             (S::Partial, Any, U::Start, E::Analyse, NotAllowed),
             (S::Partial, Any, U::Start, E::Start, NotAllowed),
@@ -731,6 +843,7 @@ mod tests {
             (S::Partial, Any, U::Start, E::AnalysisSucceeded, Unexpected),
             (S::Partial, Any, U::Start, E::AnalysisFailed, Unexpected),
             (S::Partial, Any, U::Start, TS, Unexpected),
+            (S::Partial, Any, U::Start, E::Stop, NotAllowed),
 
             (S::Failed, Any, U::Analyse, E::Analyse, NotAllowed),
             (S::Failed, Any, U::Analyse, E::Start, NotAllowed),
@@ -739,6 +852,7 @@ mod tests {
             (S::Failed, Any, U::Analyse, E::AnalysisSucceeded, Unexpected),
             (S::Failed, Any, U::Analyse, E::AnalysisFailed, Unexpected),
             (S::Failed, Any, U::Analyse, TS, Unexpected),
+            (S::Failed, Any, U::Analyse, E::Stop, NotAllowed),
 
             (S::Canceled, Any, U::Cancel, E::Analyse, NotAllowed),
             (S::Canceled, Any, U::Cancel, E::Start, NotAllowed),
@@ -747,6 +861,16 @@ mod tests {
             (S::Canceled, Any, U::Cancel, E::AnalysisSucceeded, Unexpected),
             (S::Canceled, Any, U::Cancel, E::AnalysisFailed, Unexpected),
             (S::Canceled, Any, U::Cancel, TS, To(S::Canceled, U::Cancel, false, false, &[SettlePu])),
+            (S::Canceled, Any, U::Cancel, E::Stop, NotAllowed),
+
+            (S::Stopped, Any, U::Stop, E::Analyse, NotAllowed),
+            (S::Stopped, Any, U::Stop, E::Start, To(S::Processing, U::Start, false, false, &[ReservePu, QueueTiles])),
+            (S::Stopped, Any, U::Stop, E::Cancel, To(S::Canceled, U::Cancel, false, false, &[])),
+            (S::Stopped, Any, U::Stop, E::RestartPartial, NotAllowed),
+            (S::Stopped, Any, U::Stop, E::AnalysisSucceeded, Unexpected),
+            (S::Stopped, Any, U::Stop, E::AnalysisFailed, Unexpected),
+            (S::Stopped, Any, U::Stop, TS, To(S::Stopped, U::Stop, false, false, &[SettlePu])),
+            (S::Stopped, Any, U::Stop, E::Stop, NotAllowed),
         ]
     }
 
@@ -766,6 +890,7 @@ mod tests {
             Event::AnalysisSucceeded => 4,
             Event::AnalysisFailed => 5,
             Event::TilesSettled { .. } => 6,
+            Event::Stop => 7,
         }
     }
 
@@ -813,8 +938,8 @@ mod tests {
                 checked += 1;
             }
         }
-        // 54 rows with any flags (x4) + 28 ANALYSING rows with fixed flags.
-        assert_eq!(checked, 54 * 4 + 28);
+        // 69 rows with any flags (x4) + 48 ANALYSING rows with fixed flags.
+        assert_eq!(checked, 69 * 4 + 48);
     }
 
     #[test]
@@ -826,7 +951,7 @@ mod tests {
             }
         }
         for status in Status::ALL {
-            for kind in 0..7 {
+            for kind in 0..8 {
                 for s in [false, true] {
                     for c in [false, true] {
                         assert!(
@@ -895,6 +1020,78 @@ mod tests {
         let (st, eff) = on_event(st, Event::AnalysisSucceeded).unwrap();
         assert_eq!((st.status, st.user_action), (S::Canceled, U::Cancel));
         assert!(eff.is_empty());
+    }
+
+    #[test]
+    fn a_stopped_request_starts_again_and_finishes() {
+        // The v2 flow: start, stop while processing, start again, done.
+        let mut st = RequestState::new();
+        let steps: [(Event, S, U); 6] = [
+            (Event::Start, S::Analysing, U::Start),
+            (Event::AnalysisSucceeded, S::Processing, U::Start),
+            (Event::Stop, S::Stopped, U::Stop),
+            // A tile in flight at the stop comes back: still STOPPED.
+            (TS, S::Stopped, U::Stop),
+            (Event::Start, S::Processing, U::Start),
+            (
+                Event::TilesSettled {
+                    processed: 4,
+                    failed: 0,
+                },
+                S::Done,
+                U::Start,
+            ),
+        ];
+        for (event, want, ua) in steps {
+            st = on_event(st, event).unwrap().0;
+            assert_eq!((st.status, st.user_action), (want, ua), "after {event:?}");
+        }
+        // Stopped during analysis: the analysis completes, then STOPPED with its tiles.
+        let mut st = RequestState::new();
+        for event in [Event::Start, Event::Stop] {
+            st = on_event(st, event).unwrap().0;
+        }
+        assert_eq!((st.status, st.user_action), (S::Analysing, U::Stop));
+        let (st, eff) = on_event(st, Event::AnalysisSucceeded).unwrap();
+        assert_eq!(st.status, S::Stopped);
+        assert!(
+            eff.is_empty(),
+            "a stop pending at analysis end queues nothing"
+        );
+        let (st, eff) = on_event(st, Event::Start).unwrap();
+        assert_eq!(st.status, S::Processing);
+        assert_eq!(eff, [ReservePu, QueueTiles]);
+    }
+
+    #[test]
+    fn restart_waits_for_the_configured_delay() {
+        use std::time::{Duration, SystemTime};
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let half_hour = Duration::from_secs(1800);
+        // Default delay 0: at once, even with a clock that went backwards.
+        assert!(restart_wait(t0, t0, Duration::ZERO).is_ok());
+        assert!(restart_wait(t0, t0 - Duration::from_secs(5), Duration::ZERO).is_ok());
+        assert!(restart_wait(t0, t0 + half_hour, half_hour).is_ok());
+        assert!(restart_wait(t0, t0 + Duration::from_secs(4000), half_hour).is_ok());
+        let e = restart_wait(t0, t0 + Duration::from_millis(600_500), half_hour).unwrap_err();
+        assert_eq!(
+            e,
+            LifecycleError::RestartTooEarly {
+                delay_secs: 1800,
+                remaining_secs: 1200
+            }
+        );
+        assert_eq!(e.http_status(), 400);
+        assert!(e.to_string().contains("1200 s"), "{e}");
+        // Backwards clock: no time elapsed, the whole delay is left.
+        let e = restart_wait(t0, t0 - Duration::from_secs(10), half_hour).unwrap_err();
+        assert!(matches!(
+            e,
+            LifecycleError::RestartTooEarly {
+                remaining_secs: 1800,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -1006,6 +1203,7 @@ mod tests {
             (S::Partial, "PARTIAL"),
             (S::Failed, "FAILED"),
             (S::Canceled, "CANCELED"),
+            (S::Stopped, "STOPPED"),
         ];
         for (v, s) in statuses {
             assert_eq!(v.as_str(), s);
@@ -1021,6 +1219,7 @@ mod tests {
             (U::Analyse, "ANALYSE"),
             (U::Start, "START"),
             (U::Cancel, "CANCEL"),
+            (U::Stop, "STOP"),
         ];
         for (v, s) in actions {
             assert_eq!(v.as_str(), s);
@@ -1052,7 +1251,7 @@ mod tests {
             "",
             "done",
             "RESTART",
-            "STOPPED",
+            "STOPPING",
             "CANCELLED",
             "analysis_done",
         ] {
@@ -1069,7 +1268,10 @@ mod tests {
             .into_iter()
             .filter(|s| s.is_terminal())
             .collect();
-        assert_eq!(terminal, [S::Done, S::Partial, S::Failed, S::Canceled]);
+        assert_eq!(
+            terminal,
+            [S::Done, S::Partial, S::Failed, S::Canceled, S::Stopped]
+        );
         let running: Vec<S> = Status::ALL
             .into_iter()
             .filter(|s| s.is_in_progress())

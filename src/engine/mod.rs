@@ -15,13 +15,17 @@ pub mod lifecycle;
 
 mod admission;
 mod analysis;
+mod artifacts;
 mod outputs;
 mod registry;
 mod request;
 mod stats;
+mod v2;
 mod worker;
 
 pub use outputs::OutputPolicy;
+pub use v2::TaskView;
+
 pub use stats::StatsSnapshot;
 
 use std::path::PathBuf;
@@ -60,6 +64,8 @@ pub struct EngineConfig {
     pub limits: crate::api::Limits,
     /// Where clients may write outputs (confined per client by default).
     pub outputs: OutputPolicy,
+    /// How long a STOPPED request refuses START (the hosted v2 service: 30 minutes).
+    pub restart_delay: Duration,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +88,7 @@ impl Default for EngineConfig {
             data: crate::data::DataConfig::default(),
             limits: crate::api::Limits::default(),
             outputs: OutputPolicy::default(),
+            restart_delay: Duration::ZERO,
         }
     }
 }
@@ -222,6 +229,19 @@ impl Engine {
         let normalised = api::normalise_create(body)?;
         api::limits::check_body(&normalised, limits).map_err(api::ApiError::from)?;
         let spec = api::validate(&normalised)?;
+        self.insert_new(client, normalised, &spec, None)
+    }
+
+    /// Stores a validated request as CREATED (with its v2 delivery credentials, if any),
+    /// after the checks both APIs share: footprint, tile count and output scope.
+    fn insert_new(
+        &self,
+        client: &str,
+        normalised: Map<String, Value>,
+        spec: &api::BatchSpec,
+        credentials: Option<&api::v2::DeliveryCredentials>,
+    ) -> Result<RequestRecord> {
+        let limits = &self.inner.config.limits;
         let (w, h) = analysis::tile_size_px(&spec.tiling);
         let side = |px: i64, buffer: i32| (px.max(0) + 2 * buffer.max(0) as i64) as u64;
         api::limits::check_footprint(
@@ -233,10 +253,12 @@ impl Engine {
         )
         .map_err(api::ApiError::from)?;
         // Issue 12: the output location must be in the client's scope.
-        self.inner
-            .config
-            .outputs
-            .check_create(&self.inner.reader, client, &spec)?;
+        self.inner.config.outputs.check_create(
+            &self.inner.reader,
+            client,
+            spec,
+            credentials.is_some(),
+        )?;
         // Counting cells is cheaper than building every tile's name and footprint; the
         // exact list is made by the analysis.
         let tile_count =
@@ -269,7 +291,9 @@ impl Engine {
             value_estimate: None,
             error: None,
         };
-        self.inner.reader.insert_request(&record)?;
+        self.inner
+            .reader
+            .insert_request_with_credentials(&record, credentials)?;
         tracing::info!(request = %record.id, tiles = record.tile_count, "created");
         Ok(record)
     }

@@ -95,10 +95,17 @@ impl OutputPolicy {
 
     /// The create-time check: the folder a request's template starts with must be in the
     /// client's scope. (`api::validate` already checked every expansion is well formed.)
-    pub fn check_create(&self, store: &Store, client: &str, spec: &BatchSpec) -> Result<()> {
+    pub fn check_create(
+        &self,
+        store: &Store,
+        client: &str,
+        spec: &BatchSpec,
+        own_keys: bool,
+    ) -> Result<()> {
         let Some(scope) = self.scope(store, client)? else {
             return Ok(());
         };
+        let scope = with_own_bucket(scope, own_keys.then_some(spec.tile_path.as_str()));
         let refused = |reason: String| {
             EngineError::BadRequest(ApiError::Output(OutputError::Refused {
                 location: spec.tile_path.clone(),
@@ -115,6 +122,28 @@ impl OutputPolicy {
         let folder = confine::check_template(&spec.tile_path, &ids).map_err(refused)?;
         scope.check(&folder).map_err(refused)
     }
+}
+
+/// A request that brings its own S3 keys (Batch v2 `delivery.s3`) writes with the user's
+/// authority, not the operator's, so the confused-deputy rule (buckets only where granted)
+/// does not apply to the bucket of its own output location: `own_keys_for` is that
+/// location (the tile path template) when the request has keys. Every other rule (one
+/// segment per value, no other bucket) still holds.
+pub fn with_own_bucket(mut scope: Scope, own_keys_for: Option<&str>) -> Scope {
+    if let Some(own) = own_keys_for.and_then(own_bucket) {
+        scope.allowed.push(own);
+    }
+    scope
+}
+
+/// The bucket of an `s3://bucket/...` location, as a grant.
+pub fn own_bucket(location: &str) -> Option<Location> {
+    let bucket = location
+        .strip_prefix("s3://")?
+        .split('/')
+        .next()
+        .filter(|b| !b.is_empty() && !b.contains('<'))?;
+    confine::parse_grant(&format!("s3://{bucket}")).ok()
 }
 
 #[cfg(test)]
@@ -137,7 +166,7 @@ mod tests {
     }
 
     fn refusal(policy: &OutputPolicy, store: &Store, client: &str, path: &str) -> String {
-        match policy.check_create(store, client, &spec(path)) {
+        match policy.check_create(store, client, &spec(path), false) {
             Err(EngineError::BadRequest(ApiError::Output(OutputError::Refused {
                 location,
                 reason,
@@ -157,7 +186,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("p.db")).unwrap();
         let policy = OutputPolicy::allowing(&["/srv/shared/"]).unwrap();
-        let ok = |client: &str, path: &str| policy.check_create(&store, client, &spec(path));
+        let ok = |client: &str, path: &str| policy.check_create(&store, client, &spec(path), false);
         assert!(ok("a", "results").is_ok());
         assert!(ok("a", "results/<tileName>/<outputId>.tif").is_ok());
         assert!(ok("a", "/srv/shared/run").is_ok());
@@ -192,7 +221,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("p.db")).unwrap();
         let open = OutputPolicy::unconfined();
-        assert!(open.check_create(&store, "local", &spec("/tmp/x")).is_ok());
+        assert!(open
+            .check_create(&store, "local", &spec("/tmp/x"), false)
+            .is_ok());
         assert!(open.scope(&store, "local").unwrap().is_none());
         assert!(OutputPolicy::allowing(&["relative"])
             .unwrap_err()

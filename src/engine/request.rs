@@ -37,6 +37,8 @@ pub struct RequestActor {
     in_flight: usize,
     /// Set while a legacy single-tile restart runs: requeue only this tile.
     requeue_only: Option<i64>,
+    /// Batch v2: uploads the execution database beside the outputs.
+    execution: super::artifacts::ExecutionPublisher,
 }
 
 /// A command from the API, with the channel its result goes back on.
@@ -70,6 +72,7 @@ impl RequestActor {
             dispatching: false,
             in_flight: 0,
             requeue_only: None,
+            execution: Default::default(),
         }
     }
 
@@ -95,7 +98,23 @@ impl RequestActor {
                 tracing::error!(request = %self.id, ?effect, "effect failed: {e}");
             }
         }
+        if matches!(
+            next.status,
+            Status::Processing | Status::Stopped | Status::Done | Status::Partial | Status::Failed
+        ) {
+            self.publish_execution(true);
+        }
         Ok(())
+    }
+
+    /// v2: the execution database (every call when `force`, else throttled); only once
+    /// the job is loaded, so v1 requests never pay for it.
+    fn publish_execution(&mut self, force: bool) {
+        if let Some(job) = self.job.clone() {
+            let base = crate::output::Sinks::from_env(self.shared.config.data_dir.clone()).ok();
+            self.execution
+                .publish(&self.store, &job, base.as_ref(), force);
+        }
     }
 
     fn run(&mut self, effect: Effect, ctx: &mut Context<Self>) -> Result<()> {
@@ -238,6 +257,7 @@ impl RequestActor {
         match self.record(&tile, &outcome) {
             Ok(()) => {
                 self.in_flight -= 1;
+                self.publish_execution(false);
                 self.pump_until_done(0, ctx);
             }
             Err(e) => {
@@ -284,7 +304,9 @@ impl RequestActor {
         }
         let settling = match self.state.status {
             Status::Processing => self.dispatching,
-            Status::Canceled => !self.dispatching && self.settle_pending_after_cancel(),
+            Status::Canceled | Status::Stopped => {
+                !self.dispatching && self.settle_pending_after_cancel()
+            }
             _ => false,
         };
         if !settling {
@@ -320,7 +342,12 @@ impl RequestActor {
 
     fn handle_command(&mut self, command: Command, ctx: &mut Context<Self>) -> Result<()> {
         match command {
-            Command::Act(event) => self.apply(event, true, None, ctx),
+            Command::Act(event) => {
+                if event == Event::Start && self.state.status == Status::Stopped {
+                    self.check_restart_delay()?;
+                }
+                self.apply(event, true, None, ctx)
+            }
             Command::RestartTile(tile_id) => {
                 let tile = self.store.get_tile(&self.id, tile_id)?.ok_or_else(|| {
                     EngineError::NotFound(format!(
@@ -380,6 +407,26 @@ impl RequestActor {
 /// Backoff between retries of a store write: 50 ms doubling to 5 s.
 fn retry_delay(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis((50u64 << attempt.min(7)).min(5_000))
+}
+
+impl RequestActor {
+    /// A STOPPED request starts again only `restart_delay` after its STOP (the time of the
+    /// last user action).
+    fn check_restart_delay(&self) -> Result<()> {
+        let delay = self.shared.config.restart_delay;
+        if delay.is_zero() {
+            return Ok(());
+        }
+        let stopped_at = self
+            .store
+            .get_request(None, &self.id)?
+            .and_then(|r| r.user_action_updated)
+            .and_then(|t| humantime::parse_rfc3339_weak(&t).ok());
+        // No readable stop time: count the whole delay from now rather than skip it.
+        let now = std::time::SystemTime::now();
+        lifecycle::restart_wait(stopped_at.unwrap_or(now), now, delay)?;
+        Ok(())
+    }
 }
 
 /// The crash-note label of a request's analysis thread.
@@ -483,9 +530,10 @@ impl Handler<Wake> for RequestActor {
                     self.dispatching = true;
                     self.pump(ctx)?;
                 }
-                Status::Canceled => {
-                    // Tiles in flight at the crash were charged at the cancel; they stay
-                    // unprocessed.
+                Status::Canceled | Status::Stopped => {
+                    // Tiles in flight at the crash were charged at the cancel or stop; they
+                    // stay unprocessed (a stopped request's go back to PENDING for its
+                    // next START).
                     self.store.recover_in_flight(&self.id)?;
                 }
                 _ => {}

@@ -96,10 +96,11 @@ impl TileWorker {
             .store
             .as_ref()
             .ok_or("the worker has no store connection")?;
-        let sinks = self
+        let confined = self
             .config
             .outputs
             .sinks_for(self.sinks.clone()?, store, &job.client_id)?;
+        let sinks = job.sinks(&confined);
         let paths: Vec<String> = job
             .spec
             .responses
@@ -248,8 +249,22 @@ impl TileWorker {
         let clock = Instant::now();
 
         let mut files = Vec::with_capacity(job.spec.responses.len());
-        for ((response, &index), path) in
-            job.spec.responses.iter().zip(&job.output_index).zip(paths)
+        if job.spec.zarr.is_some() {
+            // Batch v2 Zarr output: this tile's chunk of each array, instead of a file.
+            let store = self.store.as_ref().ok_or("no store connection")?;
+            files = super::artifacts::zarr_chunks(job, store, tile, &outputs)?;
+        }
+        let raster_paths = if job.spec.zarr.is_some() {
+            Vec::new()
+        } else {
+            paths
+        };
+        for ((response, &index), path) in job
+            .spec
+            .responses
+            .iter()
+            .zip(&job.output_index)
+            .zip(raster_paths)
         {
             let Some(index) = index else {
                 // The `userdata` response: `outputMetadata.userData` (null if never set).

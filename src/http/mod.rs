@@ -7,6 +7,7 @@ mod error;
 mod guard;
 mod ratelimit;
 mod routes;
+mod v2;
 
 pub use error::HttpError;
 

@@ -53,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/tilinggrids", web::get().to(grids))
             .route("/tilinggrids/{id}", web::get().to(grid)),
     )
+    .configure(super::v2::configure)
     .default_service(web::to(|| async {
         HttpError::not_found("no such endpoint").into_response()
     }));
@@ -65,7 +66,7 @@ impl HttpError {
 }
 
 /// The authenticated client of a call (from `Authorization: Bearer ...`).
-pub struct Client(String);
+pub struct Client(pub(super) String);
 
 impl FromRequest for Client {
     type Error = HttpError;
@@ -183,7 +184,7 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
 }
 
 /// Runs a blocking engine call off the async worker.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> crate::engine::Result<T> + Send + 'static,
 ) -> Result<T> {
     web::block(f)
@@ -192,7 +193,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(HttpError::from)
 }
 
-fn parse_json(body: &[u8]) -> Result<Value> {
+pub(super) fn parse_json(body: &[u8]) -> Result<Value> {
     serde_json::from_slice(body)
         .map_err(|e| HttpError::bad_request(format!("malformed JSON body: {e}")))
 }
@@ -210,7 +211,7 @@ async fn create(state: State, Client(client): Client, body: web::Bytes) -> Resul
 }
 
 #[derive(Deserialize)]
-struct ListQuery {
+pub(super) struct ListQuery {
     count: Option<String>,
     viewtoken: Option<String>,
     sort: Option<String>,
@@ -218,7 +219,7 @@ struct ListQuery {
 }
 
 /// `count` and `viewtoken` (an offset or list position) of a list call.
-fn paging(q: &ListQuery, state: &AppState) -> Result<(u64, u64)> {
+pub(super) fn paging(q: &ListQuery, state: &AppState) -> Result<(u64, u64)> {
     let max_count = state.engine.config().limits.max_list_count;
     let count = match &q.count {
         None => DEFAULT_COUNT.min(max_count),
@@ -240,7 +241,7 @@ fn paging(q: &ListQuery, state: &AppState) -> Result<(u64, u64)> {
     Ok((count, from))
 }
 
-fn page_json<T>(page: Page<T>, from: u64, render: impl Fn(&T) -> Value) -> Value {
+pub(super) fn page_json<T>(page: Page<T>, from: u64, render: impl Fn(&T) -> Value) -> Value {
     api::list_json(
         page.items.iter().map(render).collect(),
         &ListLinks {
@@ -256,7 +257,13 @@ async fn list(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse> {
     let (count, from) = paging(&q, &state)?;
-    let sort = match q.sort.as_deref() {
+    let page = state.engine.list(&client, sort_of(&q)?, from, count)?;
+    Ok(HttpResponse::Ok().json(page_json(page, from, api::request_json)))
+}
+
+/// The `sort` parameter of request lists.
+pub(super) fn sort_of(q: &ListQuery) -> Result<RequestSort> {
+    Ok(match q.sort.as_deref() {
         None | Some("created") => RequestSort::Created,
         Some("created:desc") => RequestSort::CreatedDesc,
         Some("status") => RequestSort::Status,
@@ -266,9 +273,7 @@ async fn list(
                 "sort must be one of created, created:desc, status, status:desc; got '{other}'"
             )))
         }
-    };
-    let page = state.engine.list(&client, sort, from, count)?;
-    Ok(HttpResponse::Ok().json(page_json(page, from, api::request_json)))
+    })
 }
 
 async fn get(state: State, Client(client): Client, id: web::Path<String>) -> Result<HttpResponse> {
@@ -363,7 +368,11 @@ async fn tile(
     Ok(HttpResponse::Ok().json(api::tile_json(&t)))
 }
 
-async fn grids(state: State, _: Client, q: web::Query<ListQuery>) -> Result<HttpResponse> {
+pub(super) async fn grids(
+    state: State,
+    _: Client,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse> {
     let (count, from) = paging(&q, &state)?;
     let all = crate::grid::grids();
     let start = (from as usize).min(all.len());
@@ -375,7 +384,7 @@ async fn grids(state: State, _: Client, q: web::Query<ListQuery>) -> Result<Http
     Ok(HttpResponse::Ok().json(page_json(page, from, api::grid_json)))
 }
 
-async fn grid(_: Client, id: web::Path<String>) -> Result<HttpResponse> {
+pub(super) async fn grid(_: Client, id: web::Path<String>) -> Result<HttpResponse> {
     let g = id
         .parse::<i64>()
         .ok()

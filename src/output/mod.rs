@@ -18,6 +18,7 @@ mod path;
 mod s3;
 mod sink;
 mod tiffwrite;
+pub mod zarr;
 
 use std::path::PathBuf;
 

@@ -81,6 +81,23 @@ struct ClientScope {
     scope: Scope,
 }
 
+impl Sinks {
+    /// These sinks, also allowed to write under `extra` (the bucket of a request that signs
+    /// with its own keys; see `engine::outputs::with_own_bucket`). Unconfined sinks stay so.
+    pub fn also_allowing(&self, extra: confine::Location) -> Sinks {
+        let mut sinks = self.clone();
+        if let Some(c) = &self.client {
+            let mut scope = c.scope.clone();
+            scope.allowed.push(extra);
+            sinks.client = Some(Arc::new(ClientScope {
+                id: c.id.clone(),
+                scope,
+            }));
+        }
+        sinks
+    }
+}
+
 /// Resolves output locations and writes to them. Cheap to clone and share.
 #[derive(Debug, Clone)]
 pub struct Sinks {
@@ -144,6 +161,39 @@ impl Sinks {
             scope,
         }));
         Ok(self)
+    }
+
+    /// These sinks with `s3://` signed by one request's own credentials (Batch v2
+    /// `delivery.s3.accessKey`/`secretAccessKey`, and `region` when given), on the
+    /// configured endpoint (AWS without one). Everything else is shared with `self`.
+    pub fn with_request_s3_credentials(
+        &self,
+        access_key: &str,
+        secret_access_key: &str,
+        region: Option<&str>,
+    ) -> Sinks {
+        let mut config = self.s3_config().cloned().unwrap_or_else(|| S3Config {
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+            session_token: None,
+            allow_http: false,
+            virtual_hosted: false,
+            max_retries: 3,
+            retry_timeout: std::time::Duration::from_secs(60),
+        });
+        config.access_key_id = Some(access_key.to_string());
+        config.secret_access_key = Some(secret_access_key.to_string());
+        // The server's session token belongs to the server's keys, not to these.
+        config.session_token = None;
+        if let Some(region) = region {
+            config.region = region.to_string();
+        }
+        Sinks {
+            s3: Some(Arc::new(S3Stores::new(config))),
+            ..self.clone()
+        }
     }
 
     /// The S3 settings in use; `None` means `s3://` goes to the local stand-in.

@@ -10,6 +10,7 @@ mod clients;
 mod grants;
 mod pages;
 mod schema;
+mod v2;
 
 pub use pages::BoundedPage;
 
@@ -197,30 +198,7 @@ impl Store {
     // ---- requests ---------------------------------------------------------------------
 
     pub fn insert_request(&self, r: &RequestRecord) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO requests(id, client_id, created, body, status, user_action,
-               user_action_updated, start_when_analysed, cancel_when_analysed, tile_count,
-               tile_width_px, tile_height_px, value_estimate, error, updated_unix)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            params![
-                r.id,
-                r.client_id,
-                r.created,
-                Value::Object(r.body.clone()).to_string(),
-                r.status.as_str(),
-                r.user_action.as_str(),
-                r.user_action_updated,
-                r.start_when_analysed,
-                r.cancel_when_analysed,
-                r.tile_count,
-                r.tile_width_px,
-                r.tile_height_px,
-                r.value_estimate,
-                r.error,
-                now_unix(),
-            ],
-        )?;
-        Ok(())
+        insert_request_row(&self.conn(), r)
     }
 
     /// A request by id; `client` restricts it to that client's requests.
@@ -266,7 +244,7 @@ impl Store {
         let c = self.conn();
         let mut st = c.prepare(
             "SELECT id FROM requests WHERE status IN ('ANALYSING', 'PROCESSING')
-             OR (status = 'CANCELED' AND EXISTS (SELECT 1 FROM tiles t WHERE t.request_id = requests.id
+             OR (status IN ('CANCELED', 'STOPPED') AND EXISTS (SELECT 1 FROM tiles t WHERE t.request_id = requests.id
                  AND t.status IN ('SCHEDULED', 'PROCESSING')))",
         )?;
         let rows = st.query_map([], |r| r.get(0))?;
@@ -640,6 +618,35 @@ impl Store {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// The one INSERT of a request row, for [`Store::insert_request`] and transactions that
+/// insert more beside it (`v2`).
+fn insert_request_row(c: &Connection, r: &RequestRecord) -> Result<()> {
+    c.execute(
+        "INSERT INTO requests(id, client_id, created, body, status, user_action,
+           user_action_updated, start_when_analysed, cancel_when_analysed, tile_count,
+           tile_width_px, tile_height_px, value_estimate, error, updated_unix)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        params![
+            r.id,
+            r.client_id,
+            r.created,
+            Value::Object(r.body.clone()).to_string(),
+            r.status.as_str(),
+            r.user_action.as_str(),
+            r.user_action_updated,
+            r.start_when_analysed,
+            r.cancel_when_analysed,
+            r.tile_count,
+            r.tile_width_px,
+            r.tile_height_px,
+            r.value_estimate,
+            r.error,
+            now_unix(),
+        ],
+    )?;
+    Ok(())
 }
 
 const REQUEST_SELECT: &str = "SELECT id, client_id, created, body, status, user_action,

@@ -36,6 +36,8 @@ CREATE UNIQUE INDEX pu_ledger_one_charge ON pu_ledger(request_id, tile_id) WHERE
     super::clients::MIGRATION,
     // Output grants per client (store/grants.rs, issue 12).
     super::grants::MIGRATION,
+    // Batch v2: a request's delivery credentials, apart from its body (store/v2.rs).
+    super::v2::MIGRATION,
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
