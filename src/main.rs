@@ -43,6 +43,12 @@ struct EngineArgs {
     /// Tile workers; defaults to the number of cores.
     #[arg(long)]
     workers: Option<usize>,
+    /// Wall-clock budget of one tile's evaluation (e.g. 10m, 30s).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    tile_time_budget: Duration,
+    /// Wall-clock budget of an evalscript's top-level code plus setup().
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    setup_time_budget: Duration,
 }
 
 #[derive(Subcommand)]
@@ -73,6 +79,16 @@ enum Cmd {
         /// Internal: this process is the daemon started by the supervisor.
         #[arg(long, hide = true)]
         child: bool,
+        /// Run tiles on threads of the daemon instead of `tessera worker` processes (a
+        /// script that kills its process then takes the daemon and every tile in flight).
+        #[arg(long)]
+        in_process_workers: bool,
+    },
+    /// Internal: a tile worker process of `tessera serve` (tile jobs on stdin).
+    #[command(hide = true)]
+    Worker {
+        #[command(flatten)]
+        engine: EngineArgs,
     },
     /// Run one batch request (a create body as JSON) in-process, with a progress bar.
     Run {
@@ -189,6 +205,9 @@ enum BenchCmd {
         resolution: f64,
         #[arg(long)]
         workers: Option<usize>,
+        /// Run the tiles in `tessera worker` processes, as `tessera serve` does.
+        #[arg(long)]
+        processes: bool,
     },
 }
 
@@ -242,6 +261,8 @@ fn engine_config(args: &EngineArgs) -> Result<EngineConfig> {
     if let Some(w) = args.workers {
         c.workers = w.max(1);
     }
+    c.tile_time_budget = args.tile_time_budget;
+    c.setup_time_budget = args.setup_time_budget;
     Ok(c)
 }
 
@@ -263,11 +284,16 @@ fn main() -> Result<()> {
             delete_finished_after,
             no_supervise,
             child,
+            in_process_workers,
         } => {
             if !no_supervise && !child {
                 std::process::exit(supervise::run()?);
             }
             let mut config = engine_config(&engine)?;
+            if !in_process_workers {
+                config.worker_processes =
+                    Some(std::env::current_exe().context("locating the tessera executable")?);
+            }
             config.janitor_interval = janitor_interval;
             config.stale.failed = delete_failed_after;
             config.stale.unstarted = delete_unstarted_after;
@@ -289,6 +315,12 @@ fn main() -> Result<()> {
             raw,
         } => eval(&script, explain, pixels.as_deref(), raw),
         Cmd::Bench { command } => bench::run(command),
+        Cmd::Worker { engine } => {
+            // The same memory limits as the daemon: the hard cap aborts this process only.
+            tessera::evalscript::CountingAlloc::configure_from_env().map_err(anyhow::Error::msg)?;
+            tessera::engine::serve_worker_process(engine_config(&engine)?)
+                .map_err(anyhow::Error::msg)
+        }
     }
 }
 

@@ -8,17 +8,18 @@ use actix::prelude::*;
 
 use super::analysis;
 use super::lifecycle::{self, Effect, Event, RequestState, Status, TileEvent, TileStatus};
+use super::pool::Pool;
 use super::registry::{Forget, Registry};
-use super::worker::{ProcessTile, TileOutcome, TileWorker};
+use super::worker::{ProcessTile, TileOutcome};
 use super::{state_of, Command, EngineConfig, EngineError, Result};
 use crate::api::{RequestRecord, TileRecord};
-use crate::evalscript::CountingAlloc;
+use crate::evalscript::{CancelToken, CountingAlloc};
 use crate::store::Store;
 
 /// What every request actor shares: the configuration and the worker pool.
 pub struct Shared {
     pub config: Arc<EngineConfig>,
-    pub pool: Addr<TileWorker>,
+    pub pool: Addr<Pool>,
 }
 
 pub struct RequestActor {
@@ -35,6 +36,8 @@ pub struct RequestActor {
     in_flight: usize,
     /// Set while a legacy single-tile restart runs: requeue only this tile.
     requeue_only: Option<i64>,
+    /// Set on CANCEL: ends the request's analysis and in-flight evaluations.
+    cancel: CancelToken,
 }
 
 /// A command from the API, with the channel its result goes back on.
@@ -68,6 +71,7 @@ impl RequestActor {
             dispatching: false,
             in_flight: 0,
             requeue_only: None,
+            cancel: CancelToken::new(),
         }
     }
 
@@ -85,6 +89,9 @@ impl RequestActor {
         ctx: &mut Context<Self>,
     ) -> Result<()> {
         let (next, effects) = lifecycle::on_event(self.state, event)?;
+        if event == Event::Cancel {
+            self.cancel.cancel();
+        }
         self.store.set_state(&self.id, &next, user, error)?;
         tracing::info!(request = %self.id, from = ?self.state.status, to = ?next.status, ?event, "transition");
         self.state = next;
@@ -146,7 +153,10 @@ impl RequestActor {
         };
         let id = self.id.clone();
         let config = self.shared.config.clone();
+        let cancel = self.cancel.clone();
         let fut = tokio::task::spawn_blocking(move || {
+            // CANCEL ends setup() and top-level code at their next tick.
+            let _cancel = cancel.enter();
             // Names the request in the crash note if its script hits the hard memory cap.
             let _label = CountingAlloc::set_task_label(&analysis_label(&id));
             let sinks = crate::output::Sinks::from_env(config.data_dir.clone())
@@ -204,6 +214,8 @@ impl RequestActor {
         let msg = ProcessTile {
             job,
             tile: tile.clone(),
+            client: self.client.clone(),
+            cancel: self.cancel.clone(),
         };
         ctx.spawn(
             self.shared
