@@ -123,6 +123,10 @@ enum Cmd {
         /// formatted by each output's sample type.
         #[arg(long, requires = "pixels")]
         raw: bool,
+        /// With --pixels: wall-clock budget of the evaluation (top-level code and setup()
+        /// have their own, 5 s), as a tile's in `tessera serve`.
+        #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+        time_budget: Duration,
     },
     /// Tiling grids: list the tiles of an area, to check them in a GIS.
     Grid {
@@ -313,7 +317,8 @@ fn main() -> Result<()> {
             explain,
             pixels,
             raw,
-        } => eval(&script, explain, pixels.as_deref(), raw),
+            time_budget,
+        } => eval(&script, explain, pixels.as_deref(), raw, time_budget),
         Cmd::Bench { command } => bench::run(command),
         Cmd::Worker { engine } => {
             // The same memory limits as the daemon: the hard cap aborts this process only.
@@ -429,6 +434,7 @@ fn eval(
     explain: bool,
     pixels: Option<&std::path::Path>,
     raw: bool,
+    time_budget: Duration,
 ) -> Result<()> {
     let source = tessera::evalscript::wasm::precompiled::read_evalscript_file(path)
         .with_context(|| format!("reading {}", path.display()))?;
@@ -446,6 +452,7 @@ fn eval(
             .with_context(|| format!("{} is not valid JSON", pixels.display()))?;
         let mut program = tessera::evalscript::Program::compile(&source)
             .with_context(|| format!("compiling {}", path.display()))?;
+        program.set_time_budget(time_budget);
         if explain {
             eprintln!("tier: boa interpreter (--pixels always runs evaluatePixel in boa)");
         }

@@ -264,3 +264,23 @@ fn ordinary_scripts_still_work_instrumented() {
         Some(crate::raster::SampleBuffer::F32(vec![16.0]))
     );
 }
+
+#[test]
+fn evaluate_json_for_tessera_eval_has_the_same_deadline() {
+    let mut program = compile(&pixel_script(
+        "function f(n) { return n <= 0 ? 1 : f(n - 1) + f(n - 1); }",
+        "return [f(45)];",
+    ));
+    program.set_time_budget(BUDGET);
+    let pixels = serde_json::json!({"samples": [{"B04": 0.1}]});
+    let start = Instant::now();
+    let err = program
+        .evaluate_json(&pixels, false)
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        err.as_deref().is_some_and(|e| e.contains("time budget")),
+        "{err:?}"
+    );
+    assert!(start.elapsed() < STOPPED_WITHIN);
+}
