@@ -191,3 +191,22 @@ def test_cancel_frees_the_workers_within_seconds(srv):
     assert time.monotonic() - cancelled_at < 3
     assert alice.get_request(rid)["status"] == "CANCELED"
     run_b_alongside(srv)
+
+
+def test_a_spinning_analysis_does_not_hang_again_after_a_restart(tmp_path):
+    srv = start_server(tmp_path / "restart", clients=("alice",), workers=1,
+                       extra_args=["--setup-time-budget", "2s"])
+    try:
+        alice = srv.api("alice")
+        created = alice.create(create_body(AOI_ONE, resolution=RESOLUTION, evalscript=SETUP_NEVER_RETURNS,
+                                           tile_path="out-restart"))
+        rid = created["id"]
+        alice.action(rid, "analyse")
+        assert alice.get_request(rid)["status"] == "ANALYSING"
+        srv.kill()  # mid-analysis: the daemon resumes ANALYSING requests at start
+        srv.start()
+        final = wait_for_request_status(srv.api("alice"), rid, {"FAILED"}, fail_on={"ANALYSIS_DONE", "DONE"},
+                                        timeout=60)
+        assert "time budget" in (final.get("error") or ""), final
+    finally:
+        srv.stop()
