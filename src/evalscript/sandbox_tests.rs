@@ -284,3 +284,46 @@ fn evaluate_json_for_tessera_eval_has_the_same_deadline() {
     );
     assert!(start.elapsed() < STOPPED_WITHIN);
 }
+
+/// The cost of one tick in boa: a loop of 2M iterations with and without it.
+/// Run: cargo test tick_cost -- --ignored --nocapture
+#[test]
+#[ignore]
+fn tick_cost() {
+    use boa_engine::Source;
+    let mut ctx = match super::runtime::new_context(DEFAULT_TIME_BUDGET) {
+        Ok(ctx) => ctx,
+        Err(err) => panic!("{err}"),
+    };
+    ctx.runtime_limits_mut().set_loop_iteration_limit(u64::MAX);
+    let _watch = super::watch::Watch::start(Duration::from_secs(600));
+    let mut time = |src: &str| {
+        let start = Instant::now();
+        assert!(ctx.eval(Source::from_bytes(src)).is_ok());
+        start.elapsed()
+    };
+    let n = 2_000_000;
+    let plain = time(&format!(
+        "var s = 0; for (var i = 0; i < {n}; i++) {{ s += i; }}"
+    ));
+    let ticked = time(&format!(
+        "var s = 0; for (var i = 0; (__tessera_tick(), i < {n}); i++) {{ s += i; }}"
+    ));
+    let native = time(&format!(
+        "var s = 0; var ab = Math.abs; for (var i = 0; (ab(0), i < {n}); i++) {{ s += i; }}"
+    ));
+    eprintln!(
+        "native no-op call per iteration: {:?}",
+        native.saturating_sub(plain) / n
+    );
+    let call = time(&format!(
+        "function g(x) {{ return x; }} var s = 0; for (var i = 0; i < {n}; i++) {{ s += g(i); }}"
+    ));
+    eprintln!(
+        "per iteration: plain {:?}, with tick {:?} (tick {:?}); with a JS call {:?}",
+        plain / n,
+        ticked / n,
+        ticked.saturating_sub(plain) / n,
+        call / n
+    );
+}
