@@ -28,7 +28,8 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             tiles,
             resolution,
             workers,
-        } => tiles_bench(tiles, resolution, workers),
+            processes,
+        } => tiles_bench(tiles, resolution, workers, processes),
     }
 }
 
@@ -78,7 +79,7 @@ const TRIVIAL: &str = "//VERSION=3
 function setup() { return {input: ['B04'], output: {bands: 1, sampleType: 'UINT8'}}; }
 function evaluatePixel(s) { return [1]; }";
 
-fn tiles_bench(tiles: u32, resolution: f64, workers: Option<usize>) -> Result<()> {
+fn tiles_bench(tiles: u32, resolution: f64, workers: Option<usize>, processes: bool) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("tessera-bench-{}", std::process::id()));
     let mut config = EngineConfig {
         db_path: dir.join("bench.db"),
@@ -87,6 +88,10 @@ fn tiles_bench(tiles: u32, resolution: f64, workers: Option<usize>) -> Result<()
     };
     if let Some(w) = workers {
         config.workers = w.max(1);
+    }
+    if processes {
+        // As `tessera serve` runs tiles: in `tessera worker` child processes.
+        config.worker_processes = Some(std::env::current_exe()?);
     }
     let workers = config.workers;
     // A square of about sqrt(N) x sqrt(N) 10 km cells inside UTM zone 33 at 46°N.
@@ -134,7 +139,12 @@ fn tiles_bench(tiles: u32, resolution: f64, workers: Option<usize>) -> Result<()
         (10_000.0 / resolution) as u64,
         (10_000.0 / resolution) as u64,
     );
-    println!("{n} tiles of {w}x{h} px, {workers} workers, trivial evalscript");
+    let how = if processes {
+        "worker processes"
+    } else {
+        "worker threads"
+    };
+    println!("{n} tiles of {w}x{h} px, {workers} {how}, trivial evalscript");
     println!(
         "wall: {:.2} s = {:.3} s/tile ({:.3} s/tile/worker)",
         wall.as_secs_f64(),

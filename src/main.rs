@@ -46,6 +46,12 @@ struct EngineArgs {
     workers: Option<usize>,
     #[command(flatten)]
     limits: limit_args::LimitArgs,
+    /// Wall-clock budget of one tile's evaluation (e.g. 10m, 30s).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    tile_time_budget: Duration,
+    /// Wall-clock budget of an evalscript's top-level code plus setup().
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    setup_time_budget: Duration,
 }
 
 #[derive(Subcommand)]
@@ -85,6 +91,22 @@ enum Cmd {
         /// `tessera clients grant`.
         #[arg(long, value_name = "PATH")]
         allow_output_prefix: Vec<String>,
+        /// Run tiles on threads of the daemon instead of `tessera worker` processes (a
+        /// script that kills its process then takes the daemon and every tile in flight).
+        #[arg(long)]
+        in_process_workers: bool,
+    },
+    /// Internal: a tile worker process of `tessera serve` (tile jobs on stdin).
+    #[command(hide = true)]
+    Worker {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// The daemon's --allow-output-prefix values, passed on.
+        #[arg(long, value_name = "PATH")]
+        allow_output_prefix: Vec<String>,
+        /// The daemon's outputs are not confined (an embedder's choice).
+        #[arg(long)]
+        unconfined_outputs: bool,
     },
     /// Run one batch request (a create body as JSON) in-process, with a progress bar.
     Run {
@@ -119,6 +141,10 @@ enum Cmd {
         /// formatted by each output's sample type.
         #[arg(long, requires = "pixels")]
         raw: bool,
+        /// With --pixels: wall-clock budget of the evaluation (top-level code and setup()
+        /// have their own, 5 s), as a tile's in `tessera serve`.
+        #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+        time_budget: Duration,
     },
     /// Tiling grids: list the tiles of an area, to check them in a GIS.
     Grid {
@@ -201,6 +227,9 @@ enum BenchCmd {
         resolution: f64,
         #[arg(long)]
         workers: Option<usize>,
+        /// Run the tiles in `tessera worker` processes, as `tessera serve` does.
+        #[arg(long)]
+        processes: bool,
     },
 }
 
@@ -303,6 +332,8 @@ fn engine_config(args: &EngineArgs) -> Result<EngineConfig> {
         c.workers = w.max(1);
     }
     args.limits.apply(&mut c.limits);
+    c.tile_time_budget = args.tile_time_budget;
+    c.setup_time_budget = args.setup_time_budget;
     Ok(c)
 }
 
@@ -326,6 +357,7 @@ fn main() -> Result<()> {
             no_supervise,
             child,
             allow_output_prefix,
+            in_process_workers,
         } => {
             if !no_supervise && !child {
                 std::process::exit(supervise::run()?);
@@ -333,6 +365,10 @@ fn main() -> Result<()> {
             let mut config = engine_config(&engine)?;
             config.outputs =
                 OutputPolicy::allowing(&allow_output_prefix).map_err(anyhow::Error::msg)?;
+            if !in_process_workers {
+                config.worker_processes =
+                    Some(std::env::current_exe().context("locating the tessera executable")?);
+            }
             config.janitor_interval = janitor_interval;
             config.stale.failed = delete_failed_after;
             config.stale.unstarted = delete_unstarted_after;
@@ -353,8 +389,25 @@ fn main() -> Result<()> {
             explain,
             pixels,
             raw,
-        } => eval(&script, explain, pixels.as_deref(), raw),
+            time_budget,
+        } => eval(&script, explain, pixels.as_deref(), raw, time_budget),
         Cmd::Bench { command } => bench::run(command),
+        Cmd::Worker {
+            engine,
+            allow_output_prefix,
+            unconfined_outputs,
+        } => {
+            // The same memory limits as the daemon: the hard cap aborts this process only.
+            tessera::evalscript::CountingAlloc::configure_from_env().map_err(anyhow::Error::msg)?;
+            let mut config = engine_config(&engine)?;
+            // The same output confinement as the daemon: the worker writes the files.
+            config.outputs = if unconfined_outputs {
+                OutputPolicy::unconfined()
+            } else {
+                OutputPolicy::allowing(&allow_output_prefix).map_err(anyhow::Error::msg)?
+            };
+            tessera::engine::serve_worker_process(config).map_err(anyhow::Error::msg)
+        }
     }
 }
 
@@ -497,6 +550,7 @@ fn eval(
     explain: bool,
     pixels: Option<&std::path::Path>,
     raw: bool,
+    time_budget: Duration,
 ) -> Result<()> {
     let source = tessera::evalscript::wasm::precompiled::read_evalscript_file(path)
         .with_context(|| format!("reading {}", path.display()))?;
@@ -514,6 +568,7 @@ fn eval(
             .with_context(|| format!("{} is not valid JSON", pixels.display()))?;
         let mut program = tessera::evalscript::Program::compile(&source)
             .with_context(|| format!("compiling {}", path.display()))?;
+        program.set_time_budget(time_budget);
         if explain {
             eprintln!("tier: boa interpreter (--pixels always runs evaluatePixel in boa)");
         }

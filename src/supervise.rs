@@ -3,7 +3,7 @@
 //! SIGABRT of the evalscript hard memory cap, or a non-zero exit not caused by a forwarded
 //! signal). The child dies with the supervisor, even by SIGKILL (`PR_SET_PDEATHSIG`).
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
@@ -103,26 +103,12 @@ pub fn run() -> Result<i32> {
     }
     let exe = std::env::current_exe().context("locating the tessera executable")?;
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let supervisor = std::process::id() as libc::pid_t;
     let mut restarts: Vec<Instant> = Vec::new();
     let mut first = true;
     loop {
         let mut command = Command::new(&exe);
         command.args(&args).arg(CHILD_FLAG);
-        // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid, _exit).
-        unsafe {
-            command.pre_exec(move || {
-                #[cfg(target_os = "linux")]
-                {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-                }
-                // The supervisor may have died before prctl took effect.
-                if libc::getppid() != supervisor {
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
+        tessera::engine::die_with_parent(&mut command);
         let mut child = command.spawn().context("starting the daemon process")?;
         let pid = child.id() as libc::pid_t;
         let started = Instant::now();

@@ -482,6 +482,10 @@ pub fn on_event(
                 (settled(Status::AnalysisDone), vec![])
             }
         }
+        // A cancel stops the analysis's script: the request ends CANCELED, not FAILED.
+        (Status::Analysing, Event::AnalysisFailed) if state.cancel_when_analysed => {
+            (settled(Status::Canceled), vec![])
+        }
         (Status::Analysing, Event::AnalysisFailed) => (settled(Status::Failed), vec![]),
         (Status::AnalysisDone, Event::Start) => {
             (settled(Status::Processing), vec![ReservePu, QueueTiles])
@@ -772,7 +776,7 @@ mod tests {
             (S::Analysing, ft, U::Cancel, E::Cancel, To(S::Analysing, U::Cancel, false, true, &[])),
             (S::Analysing, ft, U::Cancel, E::RestartPartial, NotAllowed),
             (S::Analysing, ft, U::Cancel, E::AnalysisSucceeded, To(S::Canceled, U::Cancel, false, false, &[])),
-            (S::Analysing, ft, U::Cancel, E::AnalysisFailed, To(S::Failed, U::Cancel, false, false, &[])),
+            (S::Analysing, ft, U::Cancel, E::AnalysisFailed, To(S::Canceled, U::Cancel, false, false, &[])),
             (S::Analysing, ft, U::Cancel, TS, Unexpected),
             (S::Analysing, ft, U::Cancel, E::Stop, NotAllowed),
 
@@ -791,7 +795,7 @@ mod tests {
             (S::Analysing, tt, U::Cancel, E::Cancel, To(S::Analysing, U::Cancel, true, true, &[])),
             (S::Analysing, tt, U::Cancel, E::RestartPartial, NotAllowed),
             (S::Analysing, tt, U::Cancel, E::AnalysisSucceeded, To(S::Canceled, U::Cancel, false, false, &[])),
-            (S::Analysing, tt, U::Cancel, E::AnalysisFailed, To(S::Failed, U::Cancel, false, false, &[])),
+            (S::Analysing, tt, U::Cancel, E::AnalysisFailed, To(S::Canceled, U::Cancel, false, false, &[])),
             (S::Analysing, tt, U::Cancel, TS, Unexpected),
             (S::Analysing, tt, U::Cancel, E::Stop, NotAllowed),
 

@@ -16,7 +16,10 @@ pub mod lifecycle;
 mod admission;
 mod analysis;
 mod artifacts;
+mod fair;
 mod outputs;
+mod pool;
+mod process;
 mod registry;
 mod request;
 mod stats;
@@ -26,6 +29,7 @@ mod worker;
 pub use outputs::OutputPolicy;
 pub use v2::TaskView;
 
+pub use process::{die_with_parent, serve_worker_process, WORKER_SUBCOMMAND};
 pub use stats::StatsSnapshot;
 
 use std::path::PathBuf;
@@ -55,6 +59,13 @@ pub struct EngineConfig {
     pub janitor_interval: Duration,
     /// Wall-clock budget for one tile's evaluation.
     pub tile_time_budget: Duration,
+    /// Wall-clock budget of a script's top-level code plus `setup()` (analysis, and each
+    /// worker's first tile of a request).
+    pub setup_time_budget: Duration,
+    /// Run tiles in `tessera worker` child processes of this executable (`tessera serve`'s
+    /// default) instead of threads of this process: a tile that kills its process fails
+    /// alone. `None`: threads (the embedded default).
+    pub worker_processes: Option<PathBuf>,
     /// Test hook: the worker panics on the first attempt of the tile with this name.
     #[doc(hidden)]
     pub inject_panic_once: Option<String>,
@@ -84,6 +95,8 @@ impl Default for EngineConfig {
             },
             janitor_interval: Duration::from_secs(3600),
             tile_time_budget: Duration::from_secs(600),
+            setup_time_budget: Duration::from_secs(5),
+            worker_processes: None,
             inject_panic_once: None,
             data: crate::data::DataConfig::default(),
             limits: crate::api::Limits::default(),
@@ -172,6 +185,7 @@ impl Engine {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| EngineError::Start(format!("{}: {e}", config.data_dir.display())))?;
         let reader = Store::open(&config.db_path)?;
+        crate::evalscript::set_setup_time_budget(config.setup_time_budget);
         // BYOC collections are read from this database's tile index.
         crate::data::byoc::set_index(&config.db_path)
             .map_err(|e| EngineError::Start(e.to_string()))?;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use super::pool::Pool;
 use super::request::{RequestActor, Shared};
 use super::stats::Stats;
-use super::worker::TileWorker;
 use super::{Command, EngineConfig, EngineError, Result};
 use crate::store::Store;
 
@@ -40,12 +40,8 @@ impl Registry {
     /// every unfinished request found in the store.
     pub fn start_with(config: Arc<EngineConfig>, stats: Arc<Stats>) -> Result<Addr<Registry>> {
         let store = Store::open(&config.db_path)?;
-        let workers = config.workers.max(1);
         let worker_config = config.clone();
-        let pool_stats = stats.clone();
-        let pool = SyncArbiter::start(workers, move || {
-            TileWorker::new(worker_config.clone(), pool_stats.clone())
-        });
+        let pool = Pool::new(worker_config, stats.clone()).start();
         let shared = Arc::new(Shared {
             config,
             pool,

@@ -8,17 +8,18 @@ use actix::prelude::*;
 
 use super::analysis;
 use super::lifecycle::{self, Effect, Event, RequestState, Status, TileEvent, TileStatus};
+use super::pool::Pool;
 use super::registry::{Forget, Registry};
-use super::worker::{ProcessTile, TileOutcome, TileWorker};
+use super::worker::{ProcessTile, TileOutcome};
 use super::{state_of, Command, EngineConfig, EngineError, Result};
 use crate::api::{RequestRecord, TileRecord};
-use crate::evalscript::CountingAlloc;
+use crate::evalscript::{CancelToken, CountingAlloc};
 use crate::store::Store;
 
 /// What every request actor shares: the configuration and the worker pool.
 pub struct Shared {
     pub config: Arc<EngineConfig>,
-    pub pool: Addr<TileWorker>,
+    pub pool: Addr<Pool>,
     /// Per-stage tile timings; a settled request's totals are logged.
     pub stats: Arc<super::stats::Stats>,
 }
@@ -39,6 +40,8 @@ pub struct RequestActor {
     requeue_only: Option<i64>,
     /// Batch v2: uploads the execution database beside the outputs.
     execution: super::artifacts::ExecutionPublisher,
+    /// Set on CANCEL: ends the request's analysis and in-flight evaluations.
+    cancel: CancelToken,
 }
 
 /// A command from the API, with the channel its result goes back on.
@@ -73,6 +76,7 @@ impl RequestActor {
             in_flight: 0,
             requeue_only: None,
             execution: Default::default(),
+            cancel: CancelToken::new(),
         }
     }
 
@@ -90,6 +94,9 @@ impl RequestActor {
         ctx: &mut Context<Self>,
     ) -> Result<()> {
         let (next, effects) = lifecycle::on_event(self.state, event)?;
+        if event == Event::Cancel {
+            self.cancel.cancel();
+        }
         self.store.set_state(&self.id, &next, user, error)?;
         tracing::info!(request = %self.id, from = ?self.state.status, to = ?next.status, ?event, "transition");
         self.state = next;
@@ -168,7 +175,10 @@ impl RequestActor {
         let id = self.id.clone();
         let client = self.client.clone();
         let config = self.shared.config.clone();
+        let cancel = self.cancel.clone();
         let fut = tokio::task::spawn_blocking(move || {
+            // CANCEL ends setup() and top-level code at their next tick.
+            let _cancel = cancel.enter();
             // Names the request in the crash note if its script hits the hard memory cap.
             let _label = CountingAlloc::set_task_label(&analysis_label(&id));
             let sinks = crate::output::Sinks::from_env(config.data_dir.clone())
@@ -228,6 +238,8 @@ impl RequestActor {
         let msg = ProcessTile {
             job,
             tile: tile.clone(),
+            client: self.client.clone(),
+            cancel: self.cancel.clone(),
         };
         ctx.spawn(
             self.shared

@@ -641,3 +641,62 @@ fn existing_outputs_fail_the_analysis_before_any_pu_is_reserved() {
     let (p, _) = run(json!({"skipExisting": true}));
     assert_eq!(p.status, Status::Done);
 }
+
+const SPIN: &str = "//VERSION=3
+function setup() { return {input: ['B04'], output: {bands: 1}}; }
+function f(n) { return n <= 0 ? 1 : f(n - 1) + f(n - 1); }
+function evaluatePixel(s) { return [f(60)]; }";
+
+#[test]
+fn cancel_ends_spinning_tiles_in_process_and_frees_the_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).unwrap();
+    let out = dir.path().join("out");
+    let mut b = body(&out, TWO_TILES);
+    b["processRequest"]["evalscript"] = json!(SPIN);
+    let r = engine.create("c", &b).unwrap();
+    engine.act("c", &r.id, Event::Start).unwrap();
+    wait_for(&engine, &r.id, |p| p.tiles.in_flight > 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let cancelled = Instant::now();
+    engine.act("c", &r.id, Event::Cancel).unwrap();
+    wait_for(&engine, &r.id, |p| p.tiles.in_flight == 0);
+    // The 600 s tile budget did not end them: the cancel did, at the next tick.
+    assert!(cancelled.elapsed() < Duration::from_secs(10));
+    // Both workers are free again.
+    let r = engine.create("c", &body(&out, SMALL)).unwrap();
+    engine.act("c", &r.id, Event::Start).unwrap();
+    assert_eq!(wait_for(&engine, &r.id, terminal).status, Status::Done);
+}
+
+#[test]
+fn another_clients_tile_runs_while_one_client_holds_every_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(EngineConfig {
+        tile_time_budget: Duration::from_secs(3),
+        ..config(dir.path())
+    })
+    .unwrap();
+    let out = dir.path().join("out");
+    let mut hog = body(&out, TWO_TILES);
+    hog["processRequest"]["evalscript"] = json!(SPIN);
+    hog["output"]["defaultTilePath"] = json!(dir.path().join("hog").to_str().unwrap());
+    let h = engine.create("hog", &hog).unwrap();
+    engine.act("hog", &h.id, Event::Start).unwrap();
+    let started = Instant::now();
+    while engine.progress("hog", &h.id).unwrap().tiles.in_flight < 2 {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Each hog tile spins 3 s per attempt, 3 attempts: "c"'s tile takes the first worker
+    // that frees, ahead of the hog's retries, and is done while the hog still runs.
+    let r = engine.create("c", &body(&out, SMALL)).unwrap();
+    engine.act("c", &r.id, Event::Start).unwrap();
+    let p = wait_for(&engine, &r.id, terminal);
+    assert_eq!(p.status, Status::Done);
+    assert_eq!(
+        engine.progress("hog", &h.id).unwrap().status,
+        Status::Processing
+    );
+    engine.act("hog", &h.id, Event::Cancel).unwrap();
+}

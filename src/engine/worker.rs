@@ -18,7 +18,7 @@ use super::stats::{Stats, TileTimings};
 use super::EngineConfig;
 use crate::api::TileRecord;
 use crate::evalscript::{
-    EvalscriptError, FusionSource, Mosaicking, Program, SceneEvaluation, SceneInput,
+    CancelToken, EvalscriptError, FusionSource, Mosaicking, Program, SceneEvaluation, SceneInput,
 };
 use crate::output::{ExistingAction, PathVars, Sinks};
 use crate::raster::{Georef, Raster, SampleBuffer};
@@ -30,6 +30,10 @@ use crate::store::Store;
 pub struct ProcessTile {
     pub job: Arc<Job>,
     pub tile: TileRecord,
+    /// The request's owner: workers are shared round-robin between clients (`pool`).
+    pub client: String,
+    /// Set when the request is cancelled: ends the tile's evaluation at its next tick.
+    pub cancel: CancelToken,
 }
 
 /// The attempt number this was, and the PU cost or the failure text.
@@ -48,6 +52,8 @@ pub struct TileWorker {
     /// The compiled evalscript of the last job, reused while its tiles keep coming.
     program: Option<(String, Program)>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// Stage timings of the last tile processed (sent back by a worker process).
+    pub(super) last_timings: TileTimings,
 }
 
 impl TileWorker {
@@ -67,6 +73,7 @@ impl TileWorker {
             store,
             program: None,
             runtime,
+            last_timings: TileTimings::default(),
         }
     }
 
@@ -85,7 +92,12 @@ impl TileWorker {
     }
 
     /// The pipeline for one tile; returns its PU cost.
-    fn process(&mut self, job: &Job, tile: &TileRecord, attempt: u32) -> Result<f64, String> {
+    pub(super) fn process(
+        &mut self,
+        job: &Job,
+        tile: &TileRecord,
+        attempt: u32,
+    ) -> Result<f64, String> {
         let started = Instant::now();
         let mut timings = TileTimings::default();
         if self.config.inject_panic_once.as_deref() == Some(tile.name.as_str()) && attempt == 1 {
@@ -299,6 +311,7 @@ impl TileWorker {
         timings.write = clock.elapsed();
         timings.total = started.elapsed();
         self.stats.record(&job.request_id, &timings);
+        self.last_timings = timings;
         let samples = crate::accounting::charged_samples(simple, &scenes_used);
         Ok(crate::accounting::tile_cost(
             &crate::accounting::TileCostInputs {
@@ -323,38 +336,56 @@ fn scene_inputs(scenes: &[crate::data::Scene]) -> Vec<SceneInput<'_>> {
         .collect()
 }
 
-impl Actor for TileWorker {
-    type Context = SyncContext<Self>;
+/// Marks the tile PROCESSING (one more attempt) in `store`; the attempt number, or the
+/// outcome to report when that fails.
+pub(super) fn begin(store: Option<&Store>, msg: &ProcessTile) -> Result<u32, TileOutcome> {
+    let (job, tile) = (&msg.job, &msg.tile);
+    if msg.cancel.is_cancelled() {
+        return Err(TileOutcome {
+            attempts: tile.attempts,
+            result: Err("the request was cancelled before this tile started".into()),
+        });
+    }
+    match lifecycle::tile_on_event(TileStatus::Scheduled, tile.attempts, TileEvent::Begin) {
+        Ok((status, attempts)) => {
+            if let Some(store) = store {
+                if let Err(e) =
+                    store.set_tile_status(&job.request_id, tile.id, status, attempts, None)
+                {
+                    return Err(TileOutcome {
+                        attempts,
+                        result: Err(format!("store: {e}")),
+                    });
+                }
+            }
+            Ok(attempts)
+        }
+        Err(e) => Err(TileOutcome {
+            attempts: tile.attempts,
+            result: Err(e.to_string()),
+        }),
+    }
 }
 
-impl Handler<ProcessTile> for TileWorker {
-    type Result = TileOutcome;
-
-    fn handle(&mut self, msg: ProcessTile, _: &mut SyncContext<Self>) -> TileOutcome {
-        let ProcessTile { job, tile } = msg;
-        let begun =
-            lifecycle::tile_on_event(TileStatus::Scheduled, tile.attempts, TileEvent::Begin);
-        let attempts = match begun {
-            Ok((status, attempts)) => {
-                if let Some(store) = &self.store {
-                    if let Err(e) =
-                        store.set_tile_status(&job.request_id, tile.id, status, attempts, None)
-                    {
-                        return TileOutcome {
-                            attempts,
-                            result: Err(format!("store: {e}")),
-                        };
-                    }
-                }
-                attempts
-            }
-            Err(e) => {
-                return TileOutcome {
-                    attempts: tile.attempts,
-                    result: Err(e.to_string()),
-                }
-            }
+impl TileWorker {
+    /// Runs one tile in this thread: PROCESSING, then the pipeline with a panic caught.
+    pub fn run(&mut self, msg: &ProcessTile) -> TileOutcome {
+        let attempts = match begin(self.store.as_ref(), msg) {
+            Ok(attempts) => attempts,
+            Err(outcome) => return outcome,
         };
+        let _cancel = msg.cancel.enter();
+        let result = self.process_guarded(&msg.job, &msg.tile, attempts);
+        TileOutcome { attempts, result }
+    }
+
+    /// The pipeline with a panic turned into a failed attempt (and a fresh runtime).
+    pub(super) fn process_guarded(
+        &mut self,
+        job: &Job,
+        tile: &TileRecord,
+        attempts: u32,
+    ) -> Result<f64, String> {
         let _span =
             tracing::info_span!("tile", request = %job.request_id, tile = %tile.name, attempts)
                 .entered();
@@ -363,7 +394,7 @@ impl Handler<ProcessTile> for TileWorker {
             "tile {} {}",
             job.request_id, tile.id
         ));
-        let result = match catch_unwind(AssertUnwindSafe(|| self.process(&job, &tile, attempts))) {
+        match catch_unwind(AssertUnwindSafe(|| self.process(job, tile, attempts))) {
             Ok(r) => r,
             Err(panic) => {
                 let what = panic
@@ -376,7 +407,6 @@ impl Handler<ProcessTile> for TileWorker {
                 self.program = None;
                 Err(format!("worker crashed: {what}"))
             }
-        };
-        TileOutcome { attempts, result }
+        }
     }
 }

@@ -52,7 +52,16 @@ pub enum EvalscriptError {
     )]
     Memory { pixel: usize, limit_mib: usize },
 
-    /// boa's loop-iteration, recursion or stack limit stopped `evaluatePixel`.
+    /// The script cannot run under the time limit as written (see `instrument`).
+    #[error("evalscript refused: {0}")]
+    Refused(String),
+
+    /// The request was cancelled while the script ran.
+    #[error("the evaluation was cancelled with its request")]
+    Cancelled,
+
+    /// boa's loop-iteration, recursion or stack limit, or the time budget, stopped
+    /// `evaluatePixel`.
     #[error("evaluatePixel was stopped at pixel {pixel}: {message}")]
     Limit { pixel: usize, message: String },
 }

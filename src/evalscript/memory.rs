@@ -188,7 +188,7 @@ fn crash(grown: isize, extra: usize, hard: usize) -> ! {
     let _ = write!(
         reason,
         "the evalscript exceeded the hard memory cap of {} MiB (one evaluation had grown the \
-         heap by {} MiB and asked for {} MiB more), so the daemon was stopped and restarted",
+         heap by {} MiB and asked for {} MiB more), so its process was stopped",
         hard >> 20,
         grown.max(0) as usize >> 20,
         extra >> 20

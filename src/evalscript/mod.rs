@@ -7,6 +7,7 @@
 //! scenes (ORBIT/TILE mosaicking, scene hooks, `userData`).
 
 mod error;
+mod instrument;
 mod memory;
 mod program;
 mod runtime;
@@ -15,6 +16,7 @@ mod scenes;
 mod setup;
 mod v1;
 pub mod wasm;
+mod watch;
 
 #[cfg(test)]
 mod fusion_tests;
@@ -22,6 +24,8 @@ mod fusion_tests;
 mod helper_tests;
 #[cfg(test)]
 mod pixels_tests;
+#[cfg(test)]
+mod sandbox_tests;
 #[cfg(test)]
 mod script_tests;
 #[cfg(test)]
@@ -36,3 +40,4 @@ pub use sample_type::{
 };
 pub use scenes::{FusionSource, SceneEvaluation, SceneInput};
 pub use setup::{DatasourceInput, Mosaicking, OutputSpec, Setup, MAX_OUTPUT_BANDS};
+pub use watch::{set_setup_time_budget, setup_budget, CancelScope, CancelToken};

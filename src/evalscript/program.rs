@@ -13,6 +13,7 @@ use boa_engine::JsNativeErrorKind;
 use boa_engine::{Context, JsObject, JsString, JsValue, Script, Source};
 
 use super::error::EvalscriptError;
+use super::instrument::{instrument, InstrumentError};
 use super::runtime::{
     apply_limits, describe_js_error, describe_syntax_error, is_runtime_limit, new_context,
     DEFAULT_TIME_BUDGET,
@@ -21,12 +22,21 @@ use super::sample_type::{write_sample, SampleType};
 use super::scenes::{FusionSource, SceneEvaluation, SceneInput};
 use super::setup::{parse_setup, Mosaicking, OutputSpec, Setup};
 use super::v1::{v1_band_names, V1_FUNCTION};
+use super::watch::{Stop, Watch};
 use crate::raster::SampleBuffer;
 
 /// `inputMetadata.normalizationFactor` (`REFLECTANCE = DN * factor`); 0.0001 is Sentinel-2's.
 const NORMALIZATION_FACTOR: f64 = 0.0001;
 /// How many pixels run between two checks of the time budget.
 const BUDGET_CHECK_INTERVAL: usize = 32;
+/// Compiled-tier time allowance: a floor plus a per-pixel share (see `compiled_budget`).
+const COMPILED_FLOOR: Duration = Duration::from_secs(2);
+const COMPILED_PER_PIXEL: Duration = Duration::from_micros(if cfg!(debug_assertions) {
+    // Unoptimised builds copy planes in and out of linear memory ~10x slower.
+    100
+} else {
+    10
+});
 /// The band value a V1 body is probed with to learn its number of output components.
 const V1_PROBE_VALUE: f64 = 0.2;
 
@@ -123,6 +133,11 @@ fn syntax_error(err: &boa_engine::JsError, source: &str) -> EvalscriptError {
 }
 
 /// Runs a parsed script's top level, turning early (syntax) errors into `Syntax`.
+/// boa parsed a script our own parse of it rejected: never run it uninstrumented.
+fn not_instrumented() -> EvalscriptError {
+    EvalscriptError::Refused("the script could not be prepared for the time limit".into())
+}
+
 fn run_top_level(script: &Script, ctx: &mut Context, source: &str) -> Result<(), EvalscriptError> {
     if let Err(err) = script.evaluate(ctx) {
         if let Some(native) = err
@@ -148,23 +163,43 @@ impl Program {
         }
         // Top-level code and setup() can run away too.
         let _meter = super::memory::Meter::start(super::memory::DEFAULT_MEMORY_LIMIT);
+        let _watch = super::watch::Watch::start(super::watch::setup_budget());
         let mut ctx = new_context(DEFAULT_TIME_BUDGET)?;
-        match Script::parse(Source::from_bytes(source), None, &mut ctx) {
-            Ok(script) => {
+        // boa runs the instrumented text (see `instrument`); syntax errors and the
+        // compiled tier use the script as written (same lines).
+        let script_err = match instrument(source) {
+            Ok(text) => {
+                let script = Script::parse(Source::from_bytes(text.as_bytes()), None, &mut ctx)
+                    .map_err(|err| syntax_error(&err, source))?;
                 run_top_level(&script, &mut ctx, source)?;
-                Program::compile_functions(ctx, source)
+                return Program::compile_functions(ctx, source);
             }
-            Err(script_err) => {
-                let bands = v1_band_names(source);
-                let wrapped = format!(
-                    "function {V1_FUNCTION}({}) {{{source}\n}}",
-                    bands.join(", ")
-                );
+            Err(InstrumentError::Refused(message)) => {
+                return Err(EvalscriptError::Refused(message))
+            }
+            Err(InstrumentError::NotAScript) => {
+                match Script::parse(Source::from_bytes(source), None, &mut ctx) {
+                    Ok(_) => return Err(not_instrumented()),
+                    Err(err) => err,
+                }
+            }
+        };
+        let bands = v1_band_names(source);
+        let wrapped = format!(
+            "function {V1_FUNCTION}({}) {{{source}\n}}",
+            bands.join(", ")
+        );
+        match instrument(&wrapped) {
+            Ok(text) => {
+                let script = Script::parse(Source::from_bytes(text.as_bytes()), None, &mut ctx)
+                    .map_err(|err| syntax_error(&err, source))?;
+                run_top_level(&script, &mut ctx, source)?;
+                Program::compile_v1_body(ctx, bands)
+            }
+            Err(InstrumentError::Refused(message)) => Err(EvalscriptError::Refused(message)),
+            Err(InstrumentError::NotAScript) => {
                 match Script::parse(Source::from_bytes(wrapped.as_bytes()), None, &mut ctx) {
-                    Ok(script) => {
-                        run_top_level(&script, &mut ctx, source)?;
-                        Program::compile_v1_body(ctx, bands)
-                    }
+                    Ok(_) => Err(not_instrumented()),
                     // Both failed. If the script parse stopped at a top-level `return`,
                     // the author wrote a V1 body: its real error is the wrapper's (same
                     // line numbers; columns on line 1 include the wrapper's prefix).
@@ -449,11 +484,15 @@ impl Program {
         }
         self.check_input(bands, len)?;
         if let Some(compiled) = &mut self.compiled {
-            let budget = self.budget;
+            let budget = compiled_budget(self.budget, len);
+            let _watch = Watch::start(budget);
             // Formatted in the compiled tier: FLOAT32 straight out of linear memory.
             return compiled
                 .evaluate_formatted(bands, len, &self.setup.outputs)
                 .map_err(|err| match err {
+                    _ if super::watch::stopped() == Some(Stop::Cancelled) => {
+                        EvalscriptError::Cancelled
+                    }
                     super::wasm::WasmError::TimeBudget { .. } => EvalscriptError::TimeBudget {
                         budget,
                         pixels_done: 0,
@@ -464,8 +503,11 @@ impl Program {
         }
         self.active_bands = self.setup.outputs.iter().map(|o| o.bands).collect();
         let _meter = super::memory::Meter::start(self.memory_limit);
+        let _watch = Watch::start(self.budget);
         let before = self.snapshot();
-        let buffers = self.evaluate_simple(bands, len)?;
+        let buffers = self
+            .evaluate_simple(bands, len)
+            .map_err(|e| timed_out(e, len))?;
         self.compare_snapshot(before);
         Ok(buffers)
     }
@@ -485,6 +527,7 @@ impl Program {
             self.check_input(&scene.bands, len)?;
         }
         let _meter = super::memory::Meter::start(self.memory_limit);
+        let _watch = Watch::start(self.budget);
         let output_metadata = empty_object(&self.ctx);
         let before = self.snapshot();
         let (outputs, scenes_value, used) = if self.setup.mosaicking == Mosaicking::Simple {
@@ -499,9 +542,15 @@ impl Program {
                 *slot = JsValue::from(output_metadata.clone());
             }
             let value = self.args.get(1).cloned().unwrap_or_default();
-            (self.evaluate_simple(&scenes[0].bands, len)?, value, 1)
+            (
+                self.evaluate_simple(&scenes[0].bands, len)
+                    .map_err(|e| timed_out(e, len))?,
+                value,
+                1,
+            )
         } else {
-            self.evaluate_multi(scenes, len, &output_metadata)?
+            self.evaluate_multi(scenes, len, &output_metadata)
+                .map_err(|e| timed_out(e, len))?
         };
         let user_data = self.finish_metadata(scenes_value, &output_metadata)?;
         self.compare_snapshot(before);
@@ -534,6 +583,7 @@ impl Program {
     ) -> Result<SceneEvaluation, EvalscriptError> {
         self.check_fusion_input(sources, len)?;
         let _meter = super::memory::Meter::start(self.memory_limit);
+        let _watch = Watch::start(self.budget);
         let simple = self.setup.mosaicking == Mosaicking::Simple;
         let output_metadata = empty_object(&self.ctx);
         let before = self.snapshot();
@@ -1192,6 +1242,30 @@ fn data_property(value: JsValue) -> PropertyDescriptor {
         .build()
 }
 
+/// Time allowed to the compiled tier for `len` pixels: `COMPILED_FLOOR` plus
+/// `COMPILED_PER_PIXEL` each, never more than the tile's budget. Compiled code runs at
+/// a few nanoseconds a pixel, so a looping compiled tile fails in seconds, not after
+/// the whole tile budget.
+pub(crate) fn compiled_budget(budget: Duration, len: usize) -> Duration {
+    let scaled = COMPILED_FLOOR
+        .saturating_add(COMPILED_PER_PIXEL.saturating_mul(u32::try_from(len).unwrap_or(u32::MAX)));
+    scaled.min(budget)
+}
+
+/// A pixel stopped by the watch's deadline is the block's time budget running out.
+fn timed_out(err: EvalscriptError, len: usize) -> EvalscriptError {
+    match err {
+        EvalscriptError::Limit { pixel, .. } if super::watch::stopped() == Some(Stop::Deadline) => {
+            EvalscriptError::TimeBudget {
+                budget: super::watch::budget(),
+                pixels_done: pixel,
+                pixels: len,
+            }
+        }
+        other => other,
+    }
+}
+
 /// The memory limit of the evaluation running on this thread was exceeded.
 fn memory_error(pixel: usize) -> EvalscriptError {
     EvalscriptError::Memory {
@@ -1223,6 +1297,16 @@ fn scene_samples(
 }
 
 fn pixel_error(ctx: &mut Context, pixel: usize, err: &boa_engine::JsError) -> EvalscriptError {
+    match super::watch::stopped() {
+        Some(Stop::Cancelled) => return EvalscriptError::Cancelled,
+        Some(Stop::Deadline) => {
+            return EvalscriptError::Limit {
+                pixel,
+                message: super::watch::describe_stop(),
+            }
+        }
+        Some(Stop::Memory) | None => {}
+    }
     if super::memory::tripped() {
         return memory_error(pixel);
     }
@@ -1284,6 +1368,7 @@ impl Program {
             })?;
         let scenes_json = pixels.get("scenes").filter(|v| !v.is_null());
         let _meter = super::memory::Meter::start(self.memory_limit);
+        let _watch = Watch::start(self.budget);
         self.active_bands = self.setup.outputs.iter().map(|o| o.bands).collect();
         let output_metadata = empty_object(&self.ctx);
         let simple = self.setup.mosaicking == Mosaicking::Simple;

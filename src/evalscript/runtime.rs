@@ -1,11 +1,15 @@
 //! The boa context an evalscript runs in: globals, runtime limits, error descriptions.
 
+use std::rc::Rc;
 use std::time::Duration;
 
+use boa_engine::context::HostHooks;
 use boa_engine::error::EngineError;
-use boa_engine::object::ObjectInitializer;
-use boa_engine::property::Attribute;
-use boa_engine::{Context, JsError, JsString, Source};
+use boa_engine::native_function::NativeFunction;
+use boa_engine::object::{FunctionObjectBuilder, ObjectInitializer};
+use boa_engine::property::{Attribute, PropertyDescriptor};
+use boa_engine::realm::Realm;
+use boa_engine::{Context, JsError, JsNativeError, JsResult, JsString, Source};
 
 use super::error::EvalscriptError;
 use super::sample_type::SampleType;
@@ -27,8 +31,14 @@ pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(60);
 
 /// A fresh context with the evalscript runtime globals installed.
 pub(crate) fn new_context(budget: Duration) -> Result<Context, EvalscriptError> {
-    let mut ctx = Context::default();
+    let mut ctx = Context::builder()
+        .host_hooks(Rc::new(SandboxHooks))
+        .build()
+        .map_err(|err| EvalscriptError::TopLevel(format!("cannot build the runtime: {err}")))?;
     apply_limits(&mut ctx, budget);
+    install_tick(&mut ctx).map_err(|err| {
+        EvalscriptError::TopLevel(format!("cannot install the time limit: {err}"))
+    })?;
     super::memory::install_guards(&mut ctx).map_err(|err| {
         EvalscriptError::TopLevel(format!("cannot install the memory guards: {err}"))
     })?;
@@ -60,6 +70,56 @@ pub(crate) fn apply_limits(ctx: &mut Context, budget: Duration) {
     let limits = ctx.runtime_limits_mut();
     limits.set_loop_iteration_limit(iterations.clamp(MIN_LOOP_ITERATIONS, MAX_LOOP_ITERATIONS));
     limits.set_recursion_limit(RECURSION_LIMIT);
+}
+
+/// The host hooks of an evalscript context: `eval` and `Function` compile nothing but a
+/// bare name (the prelude's global snapshot reads globals with `eval(name)`), since code
+/// compiled at run time would escape `instrument` and its time limit.
+struct SandboxHooks;
+
+impl HostHooks for SandboxHooks {
+    fn ensure_can_compile_strings(
+        &self,
+        _realm: Realm,
+        parameters: &[JsString],
+        body: &JsString,
+        _direct: bool,
+        _context: &mut Context,
+    ) -> JsResult<()> {
+        let body = body.to_std_string_escaped();
+        let bare_name = !body.is_empty()
+            && body.len() <= 256
+            && !body.starts_with(|c: char| c.is_ascii_digit())
+            && body
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+        if parameters.is_empty() && bare_name && body != super::watch::TICK_NAME {
+            return Ok(());
+        }
+        Err(JsNativeError::eval()
+            .with_message("eval() and new Function() are disabled in evalscripts")
+            .into())
+    }
+}
+
+/// Defines the native `__tessera_tick` (see `watch`) as a global that cannot be written,
+/// deleted or redefined; `instrument` keeps scripts from declaring the name.
+fn install_tick(ctx: &mut Context) -> JsResult<()> {
+    let tick = NativeFunction::from_fn_ptr(|_, args, _| super::watch::tick(args));
+    let function = FunctionObjectBuilder::new(ctx.realm(), tick)
+        .name(JsString::from(super::watch::TICK_NAME))
+        .length(0)
+        .build();
+    ctx.global_object().define_property_or_throw(
+        JsString::from(super::watch::TICK_NAME),
+        PropertyDescriptor::builder()
+            .value(function)
+            .writable(false)
+            .enumerable(false)
+            .configurable(false),
+        ctx,
+    )?;
+    Ok(())
 }
 
 /// Defines `name = {X: "X", ...}` as a configurable global-object property (not a lexical
@@ -97,6 +157,9 @@ pub(crate) fn describe_js_error(err: &JsError, ctx: &mut Context) -> String {
     let line = error_line(err);
     let message = if let Some(engine) = err.as_engine() {
         match engine {
+            EngineError::RuntimeLimit(_) if super::watch::stopped().is_some() => {
+                super::watch::describe_stop()
+            }
             EngineError::RuntimeLimit(_) if super::memory::tripped() => format!(
                 "the evalscript exceeded its memory limit of {} MiB (a runaway allocation?)",
                 super::memory::current_limit().max(1) >> 20

@@ -629,9 +629,10 @@ fn infinite_loop_in_try_catch_is_still_stopped() {
         "for (;;) { try { for (;;) {} } catch (e) {} } return [0];",
     ));
     p.set_time_budget(Duration::from_millis(100));
+    // The deadline (checked on every iteration, see `watch`) is the block's time budget.
     assert!(matches!(
         eval_err(&mut p, &[], 1),
-        EvalscriptError::Limit { .. }
+        EvalscriptError::TimeBudget { .. }
     ));
 }
 

@@ -8,11 +8,11 @@
 //! inputs are stale values; their outputs are ignored), so SIMD modules need no tail.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::{
     Config, Engine, Instance, Linker, Memory, Module, OptLevel, Store, StoreLimits,
-    StoreLimitsBuilder, Trap, TypedFunc,
+    StoreLimitsBuilder, Trap, TypedFunc, UpdateDeadline,
 };
 
 use super::codegen::{emit, input_planes, OutKind};
@@ -31,6 +31,9 @@ pub const MAX_BLOCK_PIXELS: usize = 1 << 16;
 pub const DEFAULT_MEMORY_CAP: usize = 256 << 20;
 /// The epoch ticker period: the granularity of the time budget.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// Epoch ticks between two reads of the evaluation's watch (deadline, cancel flag): a
+/// cancelled request stops its compiled evaluations within ~100 ms.
+const WATCH_TICKS: u64 = 20;
 const WASM_PAGE: usize = 65536;
 
 /// One process-wide engine; its epoch is advanced by a background ticker thread.
@@ -240,6 +243,11 @@ impl CompiledProgram {
         let run = instance
             .get_typed_func::<i32, ()>(&mut store, "run")
             .map_err(engine_error)?;
+        // Runs on the evaluating thread, so it reads that thread's watch (`evalscript::watch`).
+        store.epoch_deadline_callback(|_| match crate::evalscript::watch::check() {
+            Some(_) => Err(wasmtime::Error::msg("stopped by the evaluation's watch")),
+            None => Ok(UpdateDeadline::Continue(WATCH_TICKS)),
+        });
         Ok(CompiledProgram {
             store,
             memory,
@@ -421,12 +429,12 @@ impl CompiledProgram {
                 band.len()
             )));
         }
-        let start = Instant::now();
+        // Within the caller's watch, if any (its deadline wins when earlier).
+        let _watch = crate::evalscript::watch::Watch::start(self.budget);
         let mut done = 0;
         while done < len {
             let n = (len - done).min(MAX_BLOCK_PIXELS);
-            let remaining = self.budget.saturating_sub(start.elapsed());
-            let ticks = budget_ticks(remaining);
+            let ticks = WATCH_TICKS;
             // A multiple of 4 (the ABI); 16 keeps every plane 16-byte aligned even after
             // one-byte planes.
             let stride = n.next_multiple_of(16);
@@ -483,6 +491,11 @@ impl CompiledProgram {
         }
         self.store.set_epoch_deadline(ticks);
         if let Err(err) = self.run.call(&mut self.store, stride as i32) {
+            if crate::evalscript::watch::stopped().is_some() {
+                return Err(WasmError::TimeBudget {
+                    budget: crate::evalscript::watch::budget(),
+                });
+            }
             return Err(match err.downcast_ref::<Trap>() {
                 Some(Trap::Interrupt) => WasmError::TimeBudget {
                     budget: self.budget,
