@@ -482,8 +482,11 @@ pub fn on_event(
                 (settled(Status::AnalysisDone), vec![])
             }
         }
-        // A cancel stops the analysis's script: the request ends CANCELED, not FAILED.
-        (Status::Analysing, Event::AnalysisFailed) if state.cancel_when_analysed => {
+        // A cancel stops the analysis's script: the request ends CANCELED, not FAILED. A v2
+        // STOP lets the analysis run on, so a failure then is the analysis's own: FAILED.
+        (Status::Analysing, Event::AnalysisFailed)
+            if state.cancel_when_analysed && state.user_action != UserAction::Stop =>
+        {
             (settled(Status::Canceled), vec![])
         }
         (Status::Analysing, Event::AnalysisFailed) => (settled(Status::Failed), vec![]),

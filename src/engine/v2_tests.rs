@@ -16,6 +16,8 @@ fn config(dir: &std::path::Path) -> EngineConfig {
         db_path: dir.join("t.db"),
         data_dir: dir.join("data"),
         workers: 1,
+        // These tests are about STOP; the stand-in bucket needs no grant here.
+        outputs: crate::engine::OutputPolicy::unconfined(),
         ..EngineConfig::default()
     }
 }

@@ -503,8 +503,25 @@ fn decoder_limits() -> Limits {
     limits
 }
 
+/// Runs a `tiff` decoder step, turning a panic into an error. The crate indexes some tag
+/// arrays without checking their length (a SampleFormat with no values panics), and a
+/// tenant's bytes must never take a worker down: they fail the tile that read them.
+fn guard<T>(name: &str, step: impl FnOnce() -> Result<T, CogError>) -> Result<T, CogError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).unwrap_or_else(|_| {
+        Err(CogError::Format {
+            path: name.to_string(),
+            reason: "malformed TIFF structure (the decoder refused it)".into(),
+        })
+    })
+}
+
 impl Cog {
     pub fn open(source: Arc<dyn ByteSource>) -> Result<Cog, CogError> {
+        let name = source.name().to_string();
+        guard(&name, || Cog::open_unguarded(source))
+    }
+
+    fn open_unguarded(source: Arc<dyn ByteSource>) -> Result<Cog, CogError> {
         let name = source.name().to_string();
         let len = source.size().map_err(|reason| CogError::Io {
             path: name.clone(),
@@ -625,6 +642,20 @@ impl Cog {
     /// Decodes the pixels `col..col+width`, `row..row+height` of a level (clipped to the
     /// image), touching only the tiles or strips that intersect it.
     pub fn read_window(
+        &mut self,
+        level: usize,
+        col: u32,
+        row: u32,
+        width: u32,
+        height: u32,
+    ) -> Result<Window, CogError> {
+        let name = self.name.clone();
+        guard(&name, || {
+            self.read_window_unguarded(level, col, row, width, height)
+        })
+    }
+
+    fn read_window_unguarded(
         &mut self,
         level: usize,
         col: u32,
