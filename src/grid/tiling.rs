@@ -189,11 +189,29 @@ enum CellKind {
     },
 }
 
+/// A tile before its name and footprint are built. Its rectangle is recomputed from the
+/// kind rather than stored: a world-sized analysis holds millions of cells at once.
 #[derive(Clone, Copy)]
 struct Cell {
     id: i64,
     kind: CellKind,
-    rect: [f64; 4],
+}
+
+impl Cell {
+    /// The cell's extent in its CRS (UTM metres, or degrees).
+    fn rect(&self, def: &GridDef) -> [f64; 4] {
+        match self.kind {
+            CellKind::Utm { square, i, j, .. } => square_layout(def.id)
+                .map(|layout| layout.cell_rect(&square, i, j))
+                .unwrap_or([0.0; 4]),
+            CellKind::Degree { lon, lat } => [
+                f64::from(lon),
+                f64::from(lat),
+                f64::from(lon + 1),
+                f64::from(lat + 1),
+            ],
+        }
+    }
 }
 
 /// Cell layout inside one MGRS square (tiling-grids.md §1.3).
@@ -483,7 +501,6 @@ fn group_cells(
                             i,
                             j,
                         },
-                        rect,
                     })?;
                 }
             }
@@ -555,12 +572,6 @@ fn degree_cells(def: &GridDef, aoi: &Aoi, sink: &mut CellSink) -> Result<(), Gri
                 sink.push(Cell {
                     id: degree_tile_id(def.id, lon, lat),
                     kind: CellKind::Degree { lon, lat },
-                    rect: [
-                        f64::from(lon),
-                        f64::from(lat),
-                        f64::from(lon + 1),
-                        f64::from(lat + 1),
-                    ],
                 })?;
             }
         }
@@ -653,14 +664,15 @@ fn degree_name(lon: i32, lat: i32) -> String {
 }
 
 fn build_tile(def: &GridDef, cell: &Cell) -> Tile {
-    let [x_min, y_min, x_max, y_max] = cell.rect;
+    let rect = cell.rect(def);
+    let [x_min, y_min, x_max, y_max] = rect;
     let (name, epsg, wgs84) = match cell.kind {
         CellKind::Utm { square, band, i, j } => {
             let per_edge = ((def.tile_width / 10_000.0).ceil() as u32).max(2);
             (
                 format!("{}_{i}_{j}", square.name_with_band(band)),
                 square.utm.epsg(),
-                utm_ring(square.utm, cell.rect, per_edge),
+                utm_ring(square.utm, rect, per_edge),
             )
         }
         CellKind::Degree { lon, lat } => (
