@@ -456,3 +456,6 @@ fn state_of(r: &RequestRecord) -> RequestState {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod contention_tests;

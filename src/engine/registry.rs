@@ -47,11 +47,17 @@ impl Registry {
             pool,
             stats,
         });
-        // Tiles of a deletion cut short by a crash (deletions purge tiles after the row).
-        let orphans = store.purge_orphan_tiles()?;
-        if orphans > 0 {
-            tracing::info!(requests = orphans, "purged tiles of deleted requests");
-        }
+        // Tiles of a deletion cut short by a crash (deletions purge tiles after the row):
+        // purged in the background, so a large leftover does not delay the start.
+        let purger = store.reopen()?;
+        std::thread::Builder::new()
+            .name("tessera-purge".into())
+            .spawn(move || match purger.purge_orphan_tiles() {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(requests = n, "purged tiles of deleted requests"),
+                Err(e) => tracing::error!("purging tiles of deleted requests: {e}"),
+            })
+            .map_err(|e| EngineError::Start(e.to_string()))?;
         let unfinished = store.unfinished_requests()?;
         let registry = Registry {
             shared,

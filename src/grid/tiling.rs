@@ -189,11 +189,29 @@ enum CellKind {
     },
 }
 
+/// A tile before its name and footprint are built. Its rectangle is recomputed from the
+/// kind rather than stored: a world-sized analysis holds millions of cells at once.
 #[derive(Clone, Copy)]
 struct Cell {
     id: i64,
     kind: CellKind,
-    rect: [f64; 4],
+}
+
+impl Cell {
+    /// The cell's extent in its CRS (UTM metres, or degrees).
+    fn rect(&self, def: &GridDef) -> [f64; 4] {
+        match self.kind {
+            CellKind::Utm { square, i, j, .. } => square_layout(def.id)
+                .map(|layout| layout.cell_rect(&square, i, j))
+                .unwrap_or([0.0; 4]),
+            CellKind::Degree { lon, lat } => [
+                f64::from(lon),
+                f64::from(lat),
+                f64::from(lon + 1),
+                f64::from(lat + 1),
+            ],
+        }
+    }
 }
 
 /// Cell layout inside one MGRS square (tiling-grids.md §1.3).
@@ -397,6 +415,8 @@ fn covered(target: [f64; 4], rects: &[[f64; 4]]) -> bool {
 /// Pushes cells, failing once more than `limit` are collected.
 struct CellSink {
     cells: Vec<Cell>,
+    /// When counting only, just the ids are kept (8 bytes a cell instead of ~70).
+    ids: Option<Vec<i64>>,
     /// The caller's limit, reported in the error.
     limit: usize,
     /// Raw cap before deduplication.
@@ -404,11 +424,24 @@ struct CellSink {
 }
 
 impl CellSink {
+    fn new(limit: usize, count_only: bool) -> CellSink {
+        CellSink {
+            cells: Vec::new(),
+            ids: count_only.then(Vec::new),
+            limit,
+            cap: limit.saturating_mul(2).saturating_add(16),
+        }
+    }
+
     fn push(&mut self, cell: Cell) -> Result<(), GridError> {
-        if self.cells.len() >= self.cap {
+        let len = self.ids.as_ref().map_or(self.cells.len(), Vec::len);
+        if len >= self.cap {
             return Err(GridError::TooManyTiles { limit: self.limit });
         }
-        self.cells.push(cell);
+        match &mut self.ids {
+            Some(ids) => ids.push(cell.id),
+            None => self.cells.push(cell),
+        }
         Ok(())
     }
 }
@@ -468,7 +501,6 @@ fn group_cells(
                             i,
                             j,
                         },
-                        rect,
                     })?;
                 }
             }
@@ -540,12 +572,6 @@ fn degree_cells(def: &GridDef, aoi: &Aoi, sink: &mut CellSink) -> Result<(), Gri
                 sink.push(Cell {
                     id: degree_tile_id(def.id, lon, lat),
                     kind: CellKind::Degree { lon, lat },
-                    rect: [
-                        f64::from(lon),
-                        f64::from(lat),
-                        f64::from(lon + 1),
-                        f64::from(lat + 1),
-                    ],
                 })?;
             }
         }
@@ -559,14 +585,37 @@ fn collect_cells(
     spec: &TilingSpec,
     limit: usize,
 ) -> Result<(&'static GridDef, Vec<Cell>), GridError> {
+    let (def, sink) = fill_sink(aoi, spec, CellSink::new(limit, false))?;
+    let mut cells = sink.cells;
+    cells.sort_unstable_by_key(|c| c.id);
+    cells.dedup_by_key(|c| c.id);
+    if cells.len() > limit {
+        return Err(GridError::TooManyTiles { limit });
+    }
+    Ok((def, cells))
+}
+
+/// The number of distinct cells, keeping only their ids.
+fn count_cells(aoi: &Aoi, spec: &TilingSpec, limit: usize) -> Result<usize, GridError> {
+    let (_, sink) = fill_sink(aoi, spec, CellSink::new(limit, true))?;
+    let mut ids = sink.ids.unwrap_or_default();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() > limit {
+        return Err(GridError::TooManyTiles { limit });
+    }
+    Ok(ids.len())
+}
+
+fn fill_sink(
+    aoi: &Aoi,
+    spec: &TilingSpec,
+    mut sink: CellSink,
+) -> Result<(&'static GridDef, CellSink), GridError> {
     let def = spec.grid()?;
     // Duplicates (the same cell reached from two strips of one zone) are rare, so the raw
-    // count is capped a little above the limit and checked again after deduplication.
-    let mut sink = CellSink {
-        cells: Vec::new(),
-        limit,
-        cap: limit.saturating_mul(2).saturating_add(16),
-    };
+    // count is capped a little above the limit (`CellSink::cap`) and checked again after
+    // deduplication.
     match square_layout(def.id) {
         Some(layout) => {
             if !utm_cells(def, &layout, aoi, &mut sink)? {
@@ -578,13 +627,7 @@ fn collect_cells(
         }
         None => degree_cells(def, aoi, &mut sink)?,
     }
-    let mut cells = sink.cells;
-    cells.sort_unstable_by_key(|c| c.id);
-    cells.dedup_by_key(|c| c.id);
-    if cells.len() > limit {
-        return Err(GridError::TooManyTiles { limit });
-    }
-    Ok((def, cells))
+    Ok((def, sink))
 }
 
 /// Closed counter-clockwise lon/lat ring of a UTM rectangle, `per_edge` pieces per side.
@@ -621,14 +664,15 @@ fn degree_name(lon: i32, lat: i32) -> String {
 }
 
 fn build_tile(def: &GridDef, cell: &Cell) -> Tile {
-    let [x_min, y_min, x_max, y_max] = cell.rect;
+    let rect = cell.rect(def);
+    let [x_min, y_min, x_max, y_max] = rect;
     let (name, epsg, wgs84) = match cell.kind {
         CellKind::Utm { square, band, i, j } => {
             let per_edge = ((def.tile_width / 10_000.0).ceil() as u32).max(2);
             (
                 format!("{}_{i}_{j}", square.name_with_band(band)),
                 square.utm.epsg(),
-                utm_ring(square.utm, cell.rect, per_edge),
+                utm_ring(square.utm, rect, per_edge),
             )
         }
         CellKind::Degree { lon, lat } => (
@@ -686,8 +730,7 @@ pub fn tiles_iter(
 
 /// Number of tiles [`tiles`] would return, without building names or footprints.
 pub fn estimate_tile_count(aoi: &Aoi, spec: &TilingSpec) -> Result<u64, GridError> {
-    let (_, cells) = collect_cells(aoi, spec, usize::MAX / 4)?;
-    Ok(cells.len() as u64)
+    Ok(count_cells(aoi, spec, usize::MAX / 4)? as u64)
 }
 
 /// Like [`estimate_tile_count`], failing with [`GridError::TooManyTiles`] as soon as more
@@ -696,8 +739,7 @@ pub fn count_tiles_with_limit(aoi: &Aoi, spec: &TilingSpec, limit: u64) -> Resul
     let limit = usize::try_from(limit)
         .unwrap_or(usize::MAX / 4)
         .min(usize::MAX / 4);
-    let (_, cells) = collect_cells(aoi, spec, limit)?;
-    Ok(cells.len() as u64)
+    Ok(count_cells(aoi, spec, limit)? as u64)
 }
 
 #[cfg(test)]

@@ -488,3 +488,28 @@ fn polygons_from_code_tile_like_parsed_ones() {
     let aoi = Aoi::new(vec![p]).unwrap();
     assert_eq!(names(&tiles_of(aoi)), ["31UDS_7_2"]);
 }
+
+#[test]
+fn counting_with_a_limit_matches_the_tiles_and_stops_over_it() {
+    for (aoi, spec) in [
+        (lonlat_box(15.0, 45.0, 16.0, 46.0), grid1()),
+        (
+            lonlat_box(-3.5, 50.0, 2.5, 52.0),
+            TilingSpec::new(3, 0.0002),
+        ),
+    ] {
+        let all = tiles(&aoi, &spec).unwrap();
+        let n = all.len() as u64;
+        assert!(n > 1);
+        assert_eq!(count_tiles_with_limit(&aoi, &spec, n).unwrap(), n);
+        assert!(matches!(
+            count_tiles_with_limit(&aoi, &spec, n - 1),
+            Err(GridError::TooManyTiles { .. })
+        ));
+        let streamed: Vec<Tile> = tiles_iter(&aoi, &spec, usize::MAX / 4).unwrap().collect();
+        assert_eq!(streamed.len(), all.len());
+        for (a, b) in streamed.iter().zip(&all) {
+            assert_eq!((a.id, &a.name, a.epsg), (b.id, &b.name, b.epsg));
+        }
+    }
+}

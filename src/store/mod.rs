@@ -222,12 +222,7 @@ impl Store {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<RequestRecord>> {
-        let order = match sort {
-            RequestSort::Created => "created ASC, id",
-            RequestSort::CreatedDesc => "created DESC, id",
-            RequestSort::Status => "status ASC, created",
-            RequestSort::StatusDesc => "status DESC, created",
-        };
+        let order = pages::request_order(sort);
         let c = self.conn();
         let mut st = c.prepare(&format!(
             "{REQUEST_SELECT} WHERE client_id = ?1 ORDER BY {order} LIMIT ?2 OFFSET ?3"

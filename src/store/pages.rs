@@ -8,6 +8,16 @@ use rusqlite::params;
 use super::{request_from_row, RequestSort, Result, Store, REQUEST_SELECT};
 use crate::api::RequestRecord;
 
+/// The ORDER BY of a request list.
+pub(super) fn request_order(sort: RequestSort) -> &'static str {
+    match sort {
+        RequestSort::Created => "created ASC, id",
+        RequestSort::CreatedDesc => "created DESC, id",
+        RequestSort::Status => "status ASC, created",
+        RequestSort::StatusDesc => "status DESC, created",
+    }
+}
+
 /// A bounded page: its items, and whether it stopped early for the byte budget.
 pub struct BoundedPage {
     pub items: Vec<RequestRecord>,
@@ -25,12 +35,7 @@ impl Store {
         limit: u64,
         max_bytes: usize,
     ) -> Result<BoundedPage> {
-        let order = match sort {
-            RequestSort::Created => "created ASC, id",
-            RequestSort::CreatedDesc => "created DESC, id",
-            RequestSort::Status => "status ASC, created",
-            RequestSort::StatusDesc => "status DESC, created",
-        };
+        let order = request_order(sort);
         let c = self.conn();
         // The size column first: `request_from_row` reads the rest by position.
         let select =
