@@ -115,7 +115,8 @@ cargo build --bins
 # -- 4. Rust tests --------------------------------------------------------------------------------------------------------
 step "cargo test (all targets compiled; benches not run)"
 cargo test --all-targets --no-run
-cargo test --lib --bins --tests --examples
+# The four mutation-fuzz targets (src/fuzz_tests.rs) run 15 s each: about a minute in all.
+TESSERA_FUZZ_SECS=${TESSERA_FUZZ_SECS:-15} cargo test --lib --bins --tests --examples
 
 # -- 5. Python acceptance tests -------------------------------------------------------------------------------------------
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
