@@ -10,7 +10,7 @@
 //! What it holds: a chunk's samples after inflating and undoing the predictor
 //! ([`super::chunks::ChunkLayout::decode_samples`]), keyed by the file (name and size) and
 //! the chunk. Least recently used entries go when the budget is exceeded. The budget is
-//! `TESSERA_COG_CACHE_MB` (default 160 MB; 0 turns the cache off).
+//! `TESSERA_COG_CACHE_MB` (default 128 MB; 0 turns the cache off).
 //!
 //! Files are assumed not to change under the same name and size while a process runs, as
 //! for any COG cache; a rewritten file with a new size is a new key.
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// The default budget, in bytes of decoded samples.
-pub const DEFAULT_BUDGET: usize = 160 * 1024 * 1024;
+pub const DEFAULT_BUDGET: usize = 128 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
@@ -86,7 +86,7 @@ impl BlockCache {
         })))
     }
 
-    /// From `TESSERA_COG_CACHE_MB` through `get` (a variable lookup), default 160 MB.
+    /// From `TESSERA_COG_CACHE_MB` through `get` (a variable lookup), default 128 MB.
     pub fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<BlockCache, String> {
         match get("TESSERA_COG_CACHE_MB").filter(|v| !v.trim().is_empty()) {
             None => Ok(BlockCache::default()),
