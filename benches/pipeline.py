@@ -194,8 +194,9 @@ def run_tessera(catalog_url: str, ntiles: int, out: Path) -> dict:
     env.pop("TESSERA_STAC_API_URL", None)
     t0 = time.perf_counter()
     with open(out / "stdout", "w") as so, open(out / "stderr", "w") as se:
+        extra = os.environ.get("TESSERA_RUN_ARGS", "").split()  # e.g. "--processes"
         proc = subprocess.Popen([str(BIN), "run", str(req), "--workers", "2", "--db", str(out / "t.db"),
-                                 "--data", str(out / "data")], stdout=so, stderr=se, env=env)
+                                 "--data", str(out / "data"), *extra], stdout=so, stderr=se, env=env)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own CPU time and peak RSS
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0

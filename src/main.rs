@@ -116,6 +116,10 @@ enum Cmd {
         /// JavaScript, or a precompiled WebAssembly module (`.wasm`).
         #[arg(long)]
         evalscript: Option<PathBuf>,
+        /// Run the tiles in `tessera worker` processes, as `tessera serve` does (to measure
+        /// the process boundary; threads are the default here).
+        #[arg(long)]
+        processes: bool,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -379,8 +383,17 @@ fn main() -> Result<()> {
         Cmd::Run {
             request,
             evalscript,
+            processes,
             engine,
-        } => run(engine_config(&engine)?, &request, evalscript.as_deref()),
+        } => {
+            let mut config = engine_config(&engine)?;
+            if processes {
+                // `tessera run` is the operator's own job: its workers are unconfined too.
+                config.worker_processes =
+                    Some(std::env::current_exe().context("locating the tessera executable")?);
+            }
+            run(config, &request, evalscript.as_deref())
+        }
         Cmd::Clients { command } => clients(command),
         Cmd::Collection { command } => collection(command),
         Cmd::Grid { command } => grid(command),
