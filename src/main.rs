@@ -93,7 +93,8 @@ enum Cmd {
     /// Check an evalscript: its format, setup(), and which tier will run it; with
     /// --pixels, run it on given samples and print the outputs as JSON.
     Eval {
-        /// The evalscript file: JavaScript, or a precompiled WebAssembly module (`.wasm`).
+        /// The evalscript file: JavaScript, or a precompiled WebAssembly module (`.wasm`);
+        /// or a folder: the tier of each `.js`/`.txt` script in it, with totals.
         script: PathBuf,
         /// Say which tier runs evaluatePixel and, for boa, why.
         #[arg(long)]
@@ -398,6 +399,12 @@ fn eval(
     pixels: Option<&std::path::Path>,
     raw: bool,
 ) -> Result<()> {
+    if path.is_dir() {
+        if pixels.is_some() {
+            bail!("--pixels takes one script, not a folder");
+        }
+        return explain_dir(path);
+    }
     let source = tessera::evalscript::wasm::precompiled::read_evalscript_file(path)
         .with_context(|| format!("reading {}", path.display()))?;
     if let Some(pixels) = pixels {
@@ -437,6 +444,29 @@ fn eval(
             Some(reason) => println!("tier: boa interpreter, because {reason}"),
         }
     }
+    Ok(())
+}
+
+/// `tessera eval [--explain] DIR`: the tier of every `.js`/`.txt` script in the folder,
+/// with totals and fallback reasons (compiling runs each script's setup()).
+fn explain_dir(dir: &std::path::Path) -> Result<()> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "js" || x == "txt"))
+        .collect();
+    paths.sort();
+    let mut scripts = Vec::new();
+    for p in &paths {
+        let source =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        scripts.push((name.unwrap_or_default(), source));
+    }
+    let rows = tessera::evalscript::coverage::explain(
+        scripts.iter().map(|(n, s)| (n.clone(), s.as_str())),
+    );
+    print!("{}", tessera::evalscript::coverage::render(&rows));
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! returns formatted planar buffers; `Program::evaluate_scenes` does the same for several
 //! scenes (ORBIT/TILE mosaicking, scene hooks, `userData`).
 
+pub mod coverage;
 mod error;
 mod memory;
 mod program;

@@ -156,14 +156,11 @@ impl Program {
             }
             Err(script_err) => {
                 let bands = v1_band_names(source);
-                let wrapped = format!(
-                    "function {V1_FUNCTION}({}) {{{source}\n}}",
-                    bands.join(", ")
-                );
+                let wrapped = super::v1::wrap_body(source, &bands);
                 match Script::parse(Source::from_bytes(wrapped.as_bytes()), None, &mut ctx) {
                     Ok(script) => {
                         run_top_level(&script, &mut ctx, source)?;
-                        Program::compile_v1_body(ctx, bands)
+                        Program::compile_v1_body(ctx, bands, &wrapped)
                     }
                     // Both failed. If the script parse stopped at a top-level `return`,
                     // the author wrote a V1 body: its real error is the wrapper's (same
@@ -266,7 +263,11 @@ impl Program {
     /// V1 body: bands are the known band names it mentions; the number of output
     /// components is the length of what it returns for a probe pixel (all bands 0.2,
     /// `dataMask` 1). Output is AUTO, as V1 output was.
-    fn compile_v1_body(mut ctx: Context, bands: Vec<String>) -> Result<Program, EvalscriptError> {
+    fn compile_v1_body(
+        mut ctx: Context,
+        bands: Vec<String>,
+        wrapped: &str,
+    ) -> Result<Program, EvalscriptError> {
         let entry = lookup_function(&mut ctx, V1_FUNCTION)
             .ok_or(EvalscriptError::MissingFunction("evaluatePixel"))?;
         let probe: Vec<JsValue> = bands
@@ -301,6 +302,16 @@ impl Program {
         let setup = legacy_setup_of(bands, components);
         let mut program = Program::new(ctx, setup, ScriptFormat::V1Body, entry, Hooks::default())?;
         program.global_names = program.script_globals("");
+        let outputs = [("default".to_string(), components, SampleType::Auto)];
+        match super::wasm::CompiledProgram::compile_v1_body(
+            wrapped,
+            &program.setup.input_bands,
+            &outputs,
+        ) {
+            Ok(compiled) => program.compiled = Some(compiled),
+            Err(super::wasm::WasmError::Unsupported(reason)) => program.boa_reason = Some(reason),
+            Err(other) => program.boa_reason = Some(format!("the compiled tier failed: {other}")),
+        }
         Ok(program)
     }
 
@@ -412,6 +423,16 @@ impl Program {
     /// that failed so should be dropped: its heap may still hold what the script built.
     pub fn set_memory_limit(&mut self, bytes: usize) {
         self.memory_limit = bytes;
+    }
+
+    /// Test hook: evaluate in boa only, every output as FLOAT32, so the compiled tier's
+    /// values can be compared with boa's to the bit.
+    #[cfg(test)]
+    pub(crate) fn boa_float32(&mut self) {
+        self.compiled = None;
+        for o in &mut self.setup.outputs {
+            o.sample_type = SampleType::Float32;
+        }
     }
 
     /// `None` when `evaluatePixel` runs compiled to WebAssembly, else why it runs in boa.

@@ -5,6 +5,15 @@
 /// The function a V1 body is wrapped in; its parameters are the body's bands.
 pub(crate) const V1_FUNCTION: &str = "__tessera_v1_body";
 
+/// A V1 body as the function the boa tier calls per pixel (and the compiled tier
+/// lowers): one parameter per band global, the body unchanged (so line numbers hold).
+pub(crate) fn wrap_body(source: &str, bands: &[String]) -> String {
+    format!(
+        "function {V1_FUNCTION}({}) {{{source}\n}}",
+        bands.join(", ")
+    )
+}
+
 /// Band names that are not of the `B<digits>`/`B8A` form, across the collections in
 /// evalscript-v3.md §5.
 const NAMED_BANDS: &[&str] = &[

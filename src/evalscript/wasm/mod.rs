@@ -67,6 +67,8 @@ pub mod precompiled;
 mod run;
 
 #[cfg(test)]
+mod coverage_tests;
+#[cfg(test)]
 mod tests;
 
 pub use run::{CompiledProgram, DEFAULT_MEMORY_CAP, MAX_BLOCK_PIXELS};

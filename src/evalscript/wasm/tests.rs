@@ -37,7 +37,7 @@ impl Rng {
     }
 }
 
-fn random_bands(n_bands: usize, len: usize, seed: u64) -> Vec<Vec<f32>> {
+pub(super) fn random_bands(n_bands: usize, len: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = Rng(seed);
     (0..n_bands)
         .map(|_| (0..len).map(|_| rng.sample()).collect())
@@ -81,7 +81,7 @@ fn assert_equivalent(source: &str, len: usize, seed: u64) {
     assert_eq!(mismatches, 0, "{mismatches} samples differ");
 }
 
-const PIXELS: usize = 100_000;
+pub(super) const PIXELS: usize = 100_000;
 
 const NDVI: &str = r#"//VERSION=3
 function setup() {
@@ -206,7 +206,7 @@ fn unsupported_constructs_fall_back_with_a_reason() {
         ),
         (
             "function evaluatePixel(s) { return ['a']; }",
-            "non-numeric literal",
+            "string used other than",
         ),
         (
             "function evaluatePixel(s) { return [s.B]; }",
@@ -350,7 +350,7 @@ fn format_planes(
     buffer
 }
 
-fn same_samples(a: &SampleBuffer, b: &SampleBuffer) -> bool {
+pub(super) fn same_samples(a: &SampleBuffer, b: &SampleBuffer) -> bool {
     match (a, b) {
         (SampleBuffer::F32(a), SampleBuffer::F32(b)) => a
             .iter()

@@ -4,18 +4,30 @@
 
 use super::*;
 
-/// A compile-time value: a Number, a (nested) array of them, or a visualizer.
+/// A compile-time value: a Number, a string, a (nested) array of them, an object of
+/// fixed shape, or a visualizer.
 #[derive(Debug, Clone)]
 pub(super) enum CVal {
     Num(f64),
+    Str(String),
     Arr(Vec<CVal>),
+    /// An object literal with constant values, keys in source order (a later duplicate
+    /// key replaces the earlier value, as in JS).
+    Obj(Vec<(String, CVal)>),
     Viz(Viz),
 }
 
 impl CVal {
-    /// True for an array of Numbers only.
+    /// True for an array of Numbers or an object of Numbers and strings: reading an
+    /// element gives a primitive, so element reads cannot alias the table.
     pub(super) fn is_flat(&self) -> bool {
-        matches!(self, CVal::Arr(items) if items.iter().all(|c| matches!(c, CVal::Num(_))))
+        match self {
+            CVal::Arr(items) => items.iter().all(|c| matches!(c, CVal::Num(_))),
+            CVal::Obj(fields) => fields
+                .iter()
+                .all(|(_, c)| matches!(c, CVal::Num(_) | CVal::Str(_))),
+            _ => false,
+        }
     }
 
     pub(super) fn nums(&self) -> Option<Vec<f64>> {
@@ -56,7 +68,6 @@ pub(super) enum StretchKind {
     HighlightSingle,
     Default,
 }
-
 
 /// Helper names that are intrinsics (when the script does not redefine them).
 pub(super) const INTRINSIC_FNS: [&str; 6] = [
@@ -124,9 +135,10 @@ impl Escapes {
     }
 
     pub(super) fn whole_only(&self, sym: Sym, value: &CVal) -> bool {
+        // A string is immutable: using it as a value cannot change it.
         !self.dynamic
-            && !self.escaped.contains(&sym)
-            && (value.is_flat() || !self.read.contains(&sym))
+            && (matches!(value, CVal::Str(_))
+                || (!self.escaped.contains(&sym) && (value.is_flat() || !self.read.contains(&sym))))
     }
 
     pub(super) fn named(&self, sym: Sym, list: &[&str]) -> bool {
@@ -329,7 +341,7 @@ pub(super) fn to255(color: &CVal) -> Option<[f64; 3]> {
             }
             Some([n[0] * 255.0, n[1] * 255.0, n[2] * 255.0])
         }
-        CVal::Viz(_) => None,
+        CVal::Viz(_) | CVal::Str(_) | CVal::Obj(_) => None,
     }
 }
 
@@ -442,7 +454,7 @@ pub(super) fn entry(c: &CVal) -> Option<(bool, Vec<f64>)> {
     match c {
         CVal::Num(v) => Some((false, vec![*v])),
         CVal::Arr(_) => c.nums().map(|n| (true, n)),
-        CVal::Viz(_) => None,
+        CVal::Viz(_) | CVal::Str(_) | CVal::Obj(_) => None,
     }
 }
 
@@ -466,12 +478,36 @@ pub(super) fn entries(c: &CVal, min_array_len: usize) -> Option<(bool, Vec<Vec<f
     shape.map(|(is_array, _)| (is_array, out))
 }
 
-
 impl<'a> Lowerer<'a> {
     /// A compile-time value, if `e` is one (no side effects).
     pub(super) fn const_eval(&self, e: &Expression) -> Option<CVal> {
         match strip_parens(e) {
-            Expression::Literal(lit) => literal_number(lit.kind()).map(CVal::Num),
+            Expression::Literal(lit) => match lit.kind() {
+                LiteralKind::String(sym) => Some(CVal::Str(self.name(*sym))),
+                kind => literal_number(kind).map(CVal::Num),
+            },
+            Expression::PropertyAccess(PropertyAccess::Simple(s)) => self.const_access(s),
+            Expression::ObjectLiteral(object) => {
+                let mut fields: Vec<(String, CVal)> = Vec::new();
+                for property in object.properties() {
+                    let PropertyDefinition::Property(name, value) = property else {
+                        return None;
+                    };
+                    let key = match name {
+                        PropertyName::Literal(id) => self.name(id.sym()),
+                        PropertyName::Computed(e) => match self.const_eval(e)? {
+                            CVal::Str(s) => s,
+                            _ => return None,
+                        },
+                    };
+                    let value = self.const_eval(value)?;
+                    match fields.iter_mut().find(|(k, _)| *k == key) {
+                        Some(slot) => slot.1 = value,
+                        None => fields.push((key, value)),
+                    }
+                }
+                Some(CVal::Obj(fields))
+            }
             Expression::Unary(u) => match (u.op(), self.const_eval(u.target())?) {
                 (UnaryOp::Minus, CVal::Num(v)) => Some(CVal::Num(-v)),
                 (UnaryOp::Plus, CVal::Num(v)) => Some(CVal::Num(v)),
@@ -488,11 +524,9 @@ impl<'a> Lowerer<'a> {
                 .map(CVal::Arr),
             Expression::Identifier(id) => match self.lookup(id.sym()) {
                 Some(Bind::Const(c)) => Some(c.clone()),
-                Some(Bind::Local {
-                    local,
-                    global: true,
-                    ..
-                }) => self.global_nums.get(local).map(|v| CVal::Num(*v)),
+                Some(Bind::Local { local, .. }) => {
+                    self.global_nums.get(local).map(|v| CVal::Num(*v))
+                }
                 Some(_) => None,
                 None => match self.name(id.sym()).as_str() {
                     "NaN" => Some(CVal::Num(f64::NAN)),
@@ -592,6 +626,35 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// `table[k]`, `table.key`, `table.length` on a compile-time table with a constant
+    /// key (nested reads included), if `s` is one.
+    pub(super) fn const_access(
+        &self,
+        s: &boa_engine::ast::expression::access::SimplePropertyAccess,
+    ) -> Option<CVal> {
+        let target = self.const_eval(s.target())?;
+        let key = match s.field() {
+            PropertyAccessField::Const(id) => self.name(id.sym()),
+            PropertyAccessField::Expr(e) => match self.const_eval(e)? {
+                CVal::Str(k) => k,
+                CVal::Num(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{}", v as i64),
+                _ => return None,
+            },
+        };
+        match target {
+            CVal::Arr(items) => {
+                if key == "length" {
+                    return Some(CVal::Num(items.len() as f64));
+                }
+                let k: usize = key.parse().ok()?;
+                (k.to_string() == key).then(|| items.get(k).cloned())?
+            }
+            CVal::Obj(fields) => fields.into_iter().find(|(k, _)| *k == key).map(|(_, v)| v),
+            CVal::Str(s) if key == "length" => Some(CVal::Num(s.encode_utf16().count() as f64)),
+            _ => None,
+        }
+    }
+
     /// True when the prelude helper `sym` is what the script sees under that name.
     pub(super) fn helper_ok(&self, sym: Sym) -> bool {
         self.lookup(sym).is_none()
@@ -600,5 +663,4 @@ impl<'a> Lowerer<'a> {
             && !self.escapes.escaped.contains(&sym)
             && !self.escapes.read.contains(&sym)
     }
-
 }

@@ -47,7 +47,10 @@ impl<'a> Lowerer<'a> {
                 Some(v) => Ok(v),
                 None => match self.map_call(call)? {
                     Some(v) => Ok(v),
-                    None => Ok(Val::Scalar(self.expr(e)?)),
+                    None => match self.user_call(call.function(), call.args())? {
+                        Some(v) => Ok(v),
+                        None => Ok(Val::Scalar(self.expr(e)?)),
+                    },
                 },
             },
             _ => Ok(Val::Scalar(self.expr(e)?)),
@@ -90,7 +93,11 @@ impl<'a> Lowerer<'a> {
         let locals = self.materialize(elements, &mut pre);
         let mut out = Vec::new();
         for (i, local) in locals.iter().enumerate() {
-            let e = self.inline_with(params, body, vec![get(*local), Expr::Num(i as f64)])?;
+            let args = vec![Arg::Value(get(*local)), Arg::Value(Expr::Num(i as f64))];
+            let closure = self.definition_point();
+            let Val::Scalar(e) = self.inline_with(params, body, Vec::new(), args, closure)? else {
+                return Err(unsupported("map callback that returns an array"));
+            };
             out.push(e);
         }
         let Some(first) = out.first_mut() else {
@@ -118,25 +125,88 @@ impl<'a> Lowerer<'a> {
 
     /// `x[k]` (literal index) or `x.length` on a fixed-size array or table.
     pub(super) fn element(&mut self, sym: Sym, field: &str) -> Result<Option<Expr>, WasmError> {
-        let values: Vec<Expr> = match self.lookup(sym) {
-            Some(Bind::Array(locals)) => locals.iter().map(|l| get(*l)).collect(),
-            Some(Bind::Const(c)) => match c.nums() {
-                Some(n) => n.into_iter().map(Expr::Num).collect(),
-                None => return Err(unsupported("element of a nested table")),
-            },
-            _ => return Ok(None),
-        };
-        if field == "length" {
-            return Ok(Some(Expr::Num(values.len() as f64)));
+        if !self.is_array(sym) {
+            if let Some(Bind::Const(CVal::Obj(_))) = self.lookup(sym) {
+                return Err(unsupported(format!(
+                    "non-numeric field '{field}' of a table"
+                )));
+            }
+            return Ok(None);
         }
-        match field.parse::<usize>() {
-            Ok(k) if k < values.len() && k.to_string() == field => Ok(Some(
-                values.into_iter().nth(k).unwrap_or(Expr::Num(f64::NAN)),
-            )),
-            _ => Err(unsupported("array index that is not a literal in range")),
+        let values = self.array_values(sym)?;
+        self.index_into(values, Some(field), None).map(Some)
+    }
+
+    /// True when `sym` is a fixed-size array or a constant table of Numbers.
+    pub(super) fn is_array(&self, sym: Sym) -> bool {
+        match self.lookup(sym) {
+            Some(Bind::Array(_)) => true,
+            Some(Bind::Const(c)) => c.nums().is_some(),
+            _ => false,
         }
     }
 
+    /// The element values of a fixed-size array or a Number table.
+    pub(super) fn array_values(&self, sym: Sym) -> Result<Vec<Expr>, WasmError> {
+        match self.lookup(sym) {
+            Some(Bind::Array(locals)) => Ok(locals.iter().map(|l| get(*l)).collect()),
+            Some(Bind::Const(c)) => match c.nums() {
+                Some(n) => Ok(n.into_iter().map(Expr::Num).collect()),
+                None => Err(unsupported("run-time index into a nested table")),
+            },
+            Some(Bind::Unusable(reason)) => Err(unsupported(reason.clone())),
+            _ => Err(unsupported("computed property access")),
+        }
+    }
+
+    /// `values[key]`: a literal key (`length`, an index in range), or a run-time index
+    /// `k` (evaluated once) giving element `i` when `k == i` (the property key of a
+    /// Number is its string form, so -0 reads element 0 and 0.5 nothing) and undefined
+    /// (NaN) otherwise; a Boolean index reads nothing.
+    pub(super) fn index_into(
+        &mut self,
+        values: Vec<Expr>,
+        field: Option<&str>,
+        key: Option<&'a PropertyAccessField>,
+    ) -> Result<Expr, WasmError> {
+        if let Some(field) = field {
+            if field == "length" {
+                return Ok(Expr::Num(values.len() as f64));
+            }
+            return match field.parse::<usize>() {
+                Ok(k) if k < values.len() && k.to_string() == field => {
+                    Ok(values.into_iter().nth(k).unwrap_or(Expr::Num(f64::NAN)))
+                }
+                _ => Err(unsupported("array index that is not a literal in range")),
+            };
+        }
+        let Some(PropertyAccessField::Expr(key)) = key else {
+            return Err(unsupported("computed property access"));
+        };
+        let index = self.expr(key)?;
+        let mut stmts = Vec::new();
+        if index.ty() == Ty::Bool {
+            stmts.push(Stmt::Expr(index));
+            stmts.push(Stmt::FnReturn(Expr::Num(f64::NAN)));
+            return Ok(Expr::Inline(stmts, Ty::Num));
+        }
+        let k = self.tmp(index, &mut stmts);
+        let result =
+            values
+                .into_iter()
+                .enumerate()
+                .rev()
+                .fold(Expr::Num(f64::NAN), |acc, (i, v)| {
+                    Expr::Cond(
+                        bx(cmp(Cmp::Eq, get(k), Expr::Num(i as f64))),
+                        bx(to_num(v)),
+                        bx(acc),
+                        Ty::Num,
+                    )
+                });
+        stmts.push(Stmt::FnReturn(result));
+        Ok(Expr::Inline(stmts, Ty::Num))
+    }
 }
 
 impl<'a> Lowerer<'a> {
@@ -295,7 +365,11 @@ impl<'a> Lowerer<'a> {
 
     /// prelude `colorBlend`/`valueInterpolate`, `valueMap` and `colorMap` with constant
     /// tables.
-    pub(super) fn table_lookup(&mut self, name: &str, args: &'a [Expression]) -> Result<Val, WasmError> {
+    pub(super) fn table_lookup(
+        &mut self,
+        name: &str,
+        args: &'a [Expression],
+    ) -> Result<Val, WasmError> {
         if args.len() != 3 {
             return Err(unsupported(format!(
                 "{name} with other than three arguments"

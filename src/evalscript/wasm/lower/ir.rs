@@ -298,7 +298,6 @@ pub(crate) struct Lowered {
     pub body: Vec<Stmt>,
 }
 
-
 /// Nested `if`/`else if` chain: the first arm whose condition holds runs.
 pub(crate) fn chain(arms: Vec<(Expr, Vec<Stmt>)>, last: Vec<Stmt>) -> Vec<Stmt> {
     arms.into_iter()

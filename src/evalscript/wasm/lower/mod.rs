@@ -19,7 +19,6 @@
 //!   expanded to the exact f64 operations of prelude.js in the same order;
 //! - `switch` with constant cases (strict equality, fall-through, `break`).
 
-
 mod consts;
 mod intrinsics;
 mod ir;
@@ -52,14 +51,13 @@ use consts::*;
 use intrinsics::*;
 pub(crate) use ir::*;
 
-
 /// How deep helper functions may be inlined into each other.
 const MAX_INLINE_DEPTH: usize = 8;
 /// Upper bound on IR nodes, so a pathological script cannot make compilation explode.
 const MAX_NODES: usize = 200_000;
 
 #[derive(Debug, Clone)]
-enum Bind {
+enum Bind<'a> {
     Local {
         local: u32,
         ty: Ty,
@@ -72,6 +70,25 @@ enum Bind {
     Const(CVal),
     /// A fixed-size array held as one Number local per element.
     Array(Vec<u32>),
+    /// `evaluatePixel`'s `samples` object (or an alias of it): its properties are the
+    /// input bands.
+    Samples,
+    /// A function declared inside a function body, or a function expression held in a
+    /// never-assigned variable: inlined at each call. `def` is where it is defined (the
+    /// frame and the innermost scope then), whose bindings it closes over; `None` at the
+    /// top level.
+    Func {
+        params: &'a FormalParameterList,
+        body: &'a FunctionBody,
+        def: Option<(usize, usize)>,
+    },
+}
+
+/// A lowered argument of an inlined call: a value, or a binding passed through whole
+/// (the samples object, a fixed-size array, a table, a constant string, a function).
+enum Arg<'a> {
+    Value(Expr),
+    Bound(Bind<'a>),
 }
 
 fn unsupported(reason: impl Into<String>) -> WasmError {
@@ -81,10 +98,15 @@ fn unsupported(reason: impl Into<String>) -> WasmError {
 struct FnFrame {
     /// Index into `scopes` of this function's var scope.
     var_scope: usize,
-    /// Name of the `samples` parameter, for `evaluatePixel` only.
-    samples: Option<Sym>,
+    /// For a nested function, where it was defined (frame, innermost scope): names not
+    /// bound in this function resolve in that frame's scopes up to that one, then along
+    /// that frame's own chain.
+    closure: Option<(usize, usize)>,
     /// Return types seen so far (inlined functions).
     ret_ty: Option<Ty>,
+    /// For an inlined function that returns fixed-size arrays: the locals receiving the
+    /// elements (every `return` must give an array of this length).
+    ret_array: Option<Vec<u32>>,
     is_pixel: bool,
     /// Enclosing breakable statements, innermost last: `true` for a loop, `false` for a
     /// `switch` (which `continue` must not target).
@@ -100,7 +122,7 @@ struct Lowerer<'a> {
     outputs: &'a [(String, usize)],
     functions: HashMap<Sym, &'a FunctionDeclaration>,
     assigned: HashSet<Sym>,
-    scopes: Vec<HashMap<Sym, Bind>>,
+    scopes: Vec<HashMap<Sym, Bind<'a>>>,
     frames: Vec<FnFrame>,
     inline_stack: Vec<Sym>,
     locals: Vec<Ty>,
@@ -108,7 +130,8 @@ struct Lowerer<'a> {
     nodes: usize,
     /// Names used in ways that may alias or mutate a table (see `Escapes`).
     escapes: Escapes,
-    /// Compile-time values of top-level Number constants, by IR local.
+    /// Compile-time values of Number variables that are never assigned (top-level, or
+    /// declared where they are always initialised), by IR local.
     global_nums: HashMap<u32, f64>,
 }
 
@@ -141,8 +164,31 @@ impl<'ast> Visitor<'ast> for AssignedNames {
     }
 }
 
+/// Names of every function declared anywhere (nested ones shadow helpers too).
+#[derive(Default)]
+struct DeclaredFunctions(HashSet<Sym>);
+
+impl<'ast> Visitor<'ast> for DeclaredFunctions {
+    type BreakTy = ();
+
+    fn visit_function_declaration(&mut self, node: &'ast FunctionDeclaration) -> ControlFlow<()> {
+        self.0.insert(node.name().sym());
+        node.visit_with(self)
+    }
+}
+
 /// Names of the built-ins the compiler gives a fixed meaning to.
 const BUILTIN_NAMES: [&str; 6] = ["Math", "Number", "isNaN", "isFinite", "NaN", "Infinity"];
+
+/// Which function of the source is evaluated per pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// V3: `evaluatePixel(samples, ...)`.
+    EvaluatePixel,
+    /// A V1 body wrapped as `function __tessera_v1_body(B04, ...) { body }` (see
+    /// `evalscript::v1`): the parameters are the input bands, in order.
+    V1Body,
+}
 
 /// Parses `source` and lowers its `evaluatePixel`.
 ///
@@ -152,6 +198,7 @@ pub(crate) fn lower(
     source: &str,
     input_bands: &[String],
     outputs: &[(String, usize)],
+    entry: Entry,
 ) -> Result<Lowered, WasmError> {
     let mut interner = Interner::default();
     let script = Parser::new(Source::from_bytes(source))
@@ -170,16 +217,9 @@ pub(crate) fn lower(
         }
     }
 
-    let user_fns = items
-        .iter()
-        .filter_map(|item| match item {
-            StatementListItem::Declaration(decl) => match decl.as_ref() {
-                Declaration::FunctionDeclaration(f) => Some(f.name().sym()),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect();
+    let mut declared = DeclaredFunctions::default();
+    let _ = script.visit_with(&mut declared);
+    let user_fns = declared.0;
     let mut escapes = Escapes::new(&interner, user_fns);
     let _ = script.visit_with(&mut escapes);
     escapes.finish();
@@ -216,14 +256,18 @@ pub(crate) fn lower(
         escapes,
         global_nums: HashMap::new(),
     };
-    let evaluate_pixel = lw.sym("evaluatePixel");
+    let (name, v1) = match entry {
+        Entry::EvaluatePixel => ("evaluatePixel", false),
+        Entry::V1Body => (crate::evalscript::v1::V1_FUNCTION, true),
+    };
+    let evaluate_pixel = lw.sym(name);
     let prologue = lw.lower_top_level(items)?;
     let Some(function) = evaluate_pixel.and_then(|s| lw.functions.get(&s).copied()) else {
         return Err(unsupported(
             "evaluatePixel is not a plain top-level function declaration",
         ));
     };
-    let body = lw.lower_pixel_function(function)?;
+    let body = lw.lower_pixel_function(function, v1)?;
     Ok(Lowered {
         locals: lw.locals,
         bands: lw.bands,
@@ -307,6 +351,25 @@ impl<'a> Lowerer<'a> {
             self.scopes[0].insert(sym, Bind::Unusable(reason));
             return Ok(());
         }
+        let function = match var.init().map(strip_parens) {
+            Some(Expression::FunctionExpression(f)) => Some((f.parameters(), f.body())),
+            Some(Expression::ArrowFunction(f)) => Some((f.parameters(), f.body())),
+            _ => None,
+        };
+        if let Some((params, body)) = function {
+            // A const can still be assigned (a TypeError), which AssignedNames sees.
+            let binding = if self.assigned.contains(&sym) {
+                Bind::Unusable(format!("function '{}' is reassigned", self.name(sym)))
+            } else {
+                Bind::Func {
+                    params,
+                    body,
+                    def: None,
+                }
+            };
+            self.scopes[0].insert(sym, binding);
+            return Ok(());
+        }
         if let Some(init) = var.init() {
             match self.const_eval(init) {
                 Some(CVal::Num(v)) => {
@@ -348,8 +411,9 @@ impl<'a> Lowerer<'a> {
             Some(init) => {
                 self.frames.push(FnFrame {
                     var_scope: 0,
-                    samples: None,
+                    closure: None,
                     ret_ty: None,
+                    ret_array: None,
                     is_pixel: false,
                     breakables: Vec::new(),
                     hoisted: Vec::new(),
@@ -381,53 +445,161 @@ impl<'a> Lowerer<'a> {
         Ok(())
     }
 
+    /// The IR local holding input band `band` at the current pixel.
+    fn band_local(&mut self, band: usize) -> u32 {
+        match self.bands.iter().find(|(b, _)| *b == band) {
+            Some((_, local)) => *local,
+            None => {
+                let local = self.new_local(Ty::Num);
+                self.bands.push((band, local));
+                local
+            }
+        }
+    }
+
+    /// The entry function: `evaluatePixel(samples, ...)` (V3), or a V1 body's wrapper
+    /// whose parameters are its band globals (bound to copies of the band values, since
+    /// a V1 body may assign them).
     fn lower_pixel_function(
         &mut self,
         function: &'a FunctionDeclaration,
+        v1: bool,
     ) -> Result<Vec<Stmt>, WasmError> {
         let params = function.parameters();
-        let mut samples = None;
+        let mut scope = HashMap::new();
+        let mut prelude = Vec::new();
         for (k, param) in params.as_ref().iter().enumerate() {
             if param.init().is_some() || param.is_rest_param() {
                 return Err(unsupported("evaluatePixel parameter with default or rest"));
             }
-            let Binding::Identifier(ident) = param.variable().binding() else {
-                return Err(unsupported("destructuring evaluatePixel parameter"));
+            let ident = match param.variable().binding() {
+                Binding::Identifier(ident) => ident,
+                Binding::Pattern(pattern) if k == 0 && !v1 => {
+                    // `function evaluatePixel({B04, B08})`
+                    self.destructure_samples(pattern, &mut scope, &mut prelude)?;
+                    continue;
+                }
+                Binding::Pattern(_) => {
+                    return Err(unsupported("destructuring evaluatePixel parameter"))
+                }
             };
-            if k == 0 {
-                samples = Some(ident.sym());
-            }
-        }
-        self.scopes.push(HashMap::new());
-        // Other parameters (scenes, metadata) are objects: referencing them is unsupported.
-        for param in params.as_ref().iter().skip(1) {
-            if let Binding::Identifier(ident) = param.variable().binding() {
-                let last = self.scopes.len() - 1;
-                let reason = format!(
+            let sym = ident.sym();
+            let binding = if v1 {
+                let name = self.name(sym);
+                let Some(band) = self.input_bands.iter().position(|b| *b == name) else {
+                    return Err(unsupported(format!(
+                        "V1 band '{name}' is not an input band"
+                    )));
+                };
+                let source = self.band_local(band);
+                let local = self.new_local(Ty::Num);
+                prelude.push(Stmt::Expr(Expr::Set(local, Ty::Num, bx(get(source)))));
+                Bind::Local {
+                    local,
+                    ty: Ty::Num,
+                    constant: false,
+                    global: false,
+                }
+            } else if k == 0 {
+                if self.assigned.contains(&sym) {
+                    return Err(unsupported(format!(
+                        "evaluatePixel assigns its parameter '{}'",
+                        self.name(sym)
+                    )));
+                }
+                Bind::Samples
+            } else {
+                // Other parameters (scenes, metadata) are objects.
+                Bind::Unusable(format!(
                     "evaluatePixel parameter '{}' (scenes/metadata) is used",
-                    self.name(ident.sym())
-                );
-                self.scopes[last].insert(ident.sym(), Bind::Unusable(reason));
-            }
+                    self.name(sym)
+                ))
+            };
+            scope.insert(sym, binding);
         }
+        self.scopes.push(scope);
         self.frames.push(FnFrame {
             var_scope: self.scopes.len() - 1,
-            samples,
+            closure: None,
             ret_ty: None,
+            ret_array: None,
             is_pixel: true,
             breakables: Vec::new(),
             hoisted: Vec::new(),
         });
-        let body = self.stmts(function.body().statements());
+        let body = self.function_body(function.body());
         let hoisted = self.frames.pop().map(|f| f.hoisted).unwrap_or_default();
         self.scopes.pop();
-        let body = [hoist(&hoisted), body?].concat();
+        let body = [prelude, hoist(&hoisted), body?].concat();
         if !always_returns(&body) {
             return Err(unsupported(
                 "evaluatePixel can end without a return statement",
             ));
         }
         Ok(body)
+    }
+
+    /// `{B04, B08: nir}` as evaluatePixel's first parameter: each name is bound to a copy
+    /// of the band value (a missing band or a default value is unsupported).
+    fn destructure_samples(
+        &mut self,
+        pattern: &'a boa_engine::ast::pattern::Pattern,
+        scope: &mut HashMap<Sym, Bind<'a>>,
+        prelude: &mut Vec<Stmt>,
+    ) -> Result<(), WasmError> {
+        use boa_engine::ast::pattern::{ObjectPatternElement, Pattern};
+        let Pattern::Object(object) = pattern else {
+            return Err(unsupported("array pattern as evaluatePixel parameter"));
+        };
+        for element in object.bindings() {
+            let ObjectPatternElement::SingleName {
+                name,
+                ident,
+                default_init: None,
+            } = element
+            else {
+                return Err(unsupported(
+                    "evaluatePixel parameter pattern with defaults, rest or nesting",
+                ));
+            };
+            let field = match name {
+                PropertyName::Literal(id) => self.name(id.sym()),
+                PropertyName::Computed(_) => {
+                    return Err(unsupported("computed key in the evaluatePixel pattern"))
+                }
+            };
+            let Some(band) = self.input_bands.iter().position(|b| *b == field) else {
+                return Err(unsupported(format!(
+                    "samples.{field} is not an input band of setup()"
+                )));
+            };
+            let source = self.band_local(band);
+            let local = self.new_local(Ty::Num);
+            prelude.push(Stmt::Expr(Expr::Set(local, Ty::Num, bx(get(source)))));
+            scope.insert(
+                ident.sym(),
+                Bind::Local {
+                    local,
+                    ty: Ty::Num,
+                    constant: false,
+                    global: false,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// True for a function declaration directly in the body of the function being
+    /// lowered, which `function_body` hoisted.
+    fn hoisted_here(&self, f: &FunctionDeclaration) -> bool {
+        let Some(var_scope) = self.frames.last().map(|f| f.var_scope) else {
+            return false;
+        };
+        self.scopes.len() - 1 == var_scope
+            && matches!(
+                self.scopes[var_scope].get(&f.name().sym()),
+                Some(Bind::Func { .. } | Bind::Unusable(_))
+            )
     }
 
     fn frame(&mut self) -> &mut FnFrame {
@@ -442,7 +614,12 @@ impl<'a> Lowerer<'a> {
                 StatementListItem::Statement(stmt) => self.stmt(stmt, &mut out)?,
                 StatementListItem::Declaration(decl) => match decl.as_ref() {
                     Declaration::Lexical(lexical) => self.lexical(lexical, &mut out)?,
-                    _ => return Err(unsupported("nested function or class declaration")),
+                    // Hoisted by `function_body` when directly in a function body.
+                    Declaration::FunctionDeclaration(f) if self.hoisted_here(f) => {}
+                    Declaration::FunctionDeclaration(_) => {
+                        return Err(unsupported("function declaration inside a block"))
+                    }
+                    _ => return Err(unsupported("nested class, generator or async declaration")),
                 },
             }
         }
@@ -487,10 +664,46 @@ impl<'a> Lowerer<'a> {
         };
         let sym = ident.sym();
         if let Some(init) = var.init() {
-            if !self.scopes[scope].contains_key(&sym) && !self.assigned.contains(&sym) {
-                // Never mutated: the compiler rejects element and method writes.
-                if let Some(c @ CVal::Arr(_)) = self.const_eval(init) {
-                    self.scopes[scope].insert(sym, Bind::Const(c));
+            // A `var` in a nested block may be skipped, leaving it undefined: only one
+            // in the scope it belongs to is known to hold its initialiser.
+            let reached = !is_var || self.scopes.len() - 1 == scope;
+            if reached && !self.scopes[scope].contains_key(&sym) && !self.assigned.contains(&sym) {
+                let binding = match strip_parens(init) {
+                    Expression::FunctionExpression(f) => Some(Bind::Func {
+                        params: f.parameters(),
+                        body: f.body(),
+                        def: self.definition_point(),
+                    }),
+                    Expression::ArrowFunction(f) => Some(Bind::Func {
+                        params: f.parameters(),
+                        body: f.body(),
+                        def: self.definition_point(),
+                    }),
+                    Expression::Identifier(id)
+                        if matches!(self.lookup(id.sym()), Some(Bind::Samples)) =>
+                    {
+                        Some(Bind::Samples)
+                    }
+                    // Never mutated: the compiler rejects element and method writes.
+                    _ => match self.const_eval(init) {
+                        Some(CVal::Num(v)) => {
+                            // Still a local (cheap), but its value folds into tables.
+                            let local = self.new_local(Ty::Num);
+                            out.push(Stmt::Expr(Expr::Set(local, Ty::Num, bx(Expr::Num(v)))));
+                            self.global_nums.insert(local, v);
+                            Some(Bind::Local {
+                                local,
+                                ty: Ty::Num,
+                                constant,
+                                global: false,
+                            })
+                        }
+                        None => None,
+                        Some(c) => Some(Bind::Const(c)),
+                    },
+                };
+                if let Some(binding) = binding {
+                    self.scopes[scope].insert(sym, binding);
                     return Ok(());
                 }
             }
@@ -513,6 +726,7 @@ impl<'a> Lowerer<'a> {
         // `var` redeclaration reuses the binding.
         if let Some(Bind::Local { local, ty, .. }) = self.scopes[scope].get(&sym).cloned() {
             if let Some(init) = init {
+                self.global_nums.remove(&local);
                 if init.ty() != ty {
                     return Err(unsupported(format!(
                         "variable '{}' holds values of different types",
@@ -664,12 +878,29 @@ impl<'a> Lowerer<'a> {
         switch: &'a boa_engine::ast::statement::Switch,
         out: &mut Vec<Stmt>,
     ) -> Result<(), WasmError> {
+        let k = self.new_local(Ty::Num);
+        let set_k = |i: f64| vec![Stmt::Expr(Expr::Set(k, Ty::Num, bx(Expr::Num(i))))];
+        if let Some(s) = self.const_str(switch.val()) {
+            // A constant string: the clause is known now.
+            let mut chosen = None;
+            let mut default = f64::INFINITY;
+            for (i, case) in switch.cases().iter().enumerate() {
+                match case.condition().map(|c| self.const_eval(c)) {
+                    None => default = i as f64,
+                    Some(Some(CVal::Str(c))) if c == s && chosen.is_none() => {
+                        chosen = Some(i as f64)
+                    }
+                    Some(Some(_)) => {}
+                    Some(None) => return Err(unsupported("switch case that is not a constant")),
+                }
+            }
+            out.extend(set_k(chosen.unwrap_or(default)));
+            return self.switch_body(switch, k, out);
+        }
         let discriminant = self.expr(switch.val())?;
         let ty = discriminant.ty();
         let d = self.new_local(ty);
         out.push(Stmt::Expr(Expr::Set(d, ty, bx(discriminant))));
-        let k = self.new_local(Ty::Num);
-        let set_k = |i: f64| vec![Stmt::Expr(Expr::Set(k, Ty::Num, bx(Expr::Num(i))))];
         let mut arms = Vec::new();
         let mut default = f64::INFINITY;
         for (i, case) in switch.cases().iter().enumerate() {
@@ -677,6 +908,10 @@ impl<'a> Lowerer<'a> {
                 default = i as f64;
                 continue;
             };
+            if self.const_str(condition).is_some() {
+                // A Number or Boolean is never strictly equal to a string.
+                continue;
+            }
             let literal_bool = match strip_parens(condition) {
                 Expression::Literal(lit) => match lit.kind() {
                     LiteralKind::Bool(b) => Some(*b),
@@ -698,6 +933,17 @@ impl<'a> Lowerer<'a> {
             arms.push((test, set_k(i as f64)));
         }
         out.extend(chain(arms, set_k(default)));
+        self.switch_body(switch, k, out)
+    }
+
+    /// The clauses of a `switch` whose clause index is in local `k`: every clause from
+    /// `k` on runs (fall-through) inside a one-pass loop that `break` leaves.
+    fn switch_body(
+        &mut self,
+        switch: &'a boa_engine::ast::statement::Switch,
+        k: u32,
+        out: &mut Vec<Stmt>,
+    ) -> Result<(), WasmError> {
         self.frame().breakables.push(false);
         let mut body = Vec::new();
         let mut result = Ok(());
@@ -752,11 +998,18 @@ impl<'a> Lowerer<'a> {
             return self.pixel_return(target);
         }
         let value = match target {
-            Some(e) => self.expr(e)?,
-            None => Expr::Num(f64::NAN),
+            Some(e) => self.value(e)?,
+            None => Val::Scalar(Expr::Num(f64::NAN)),
+        };
+        let value = match value {
+            Val::Scalar(value) => value,
+            Val::Array(elements) => return self.array_return(elements),
         };
         let ty = value.ty();
         let frame = self.frame();
+        if frame.ret_array.is_some() {
+            return Err(unsupported("function returns an array and a non-array"));
+        }
         match frame.ret_ty {
             Some(t) if t != ty => Err(unsupported("function returns values of different types")),
             _ => {
@@ -764,6 +1017,34 @@ impl<'a> Lowerer<'a> {
                 Ok(vec![Stmt::FnReturn(value)])
             }
         }
+    }
+
+    /// `return [...]` in an inlined function: the elements go, in order, into the
+    /// function's result locals (one set per function, so every return must have the
+    /// same length); the call then yields them as a fixed-size array.
+    fn array_return(&mut self, elements: Vec<Expr>) -> Result<Vec<Stmt>, WasmError> {
+        if self.frame().ret_ty.is_some() {
+            return Err(unsupported("function returns an array and a non-array"));
+        }
+        if elements.is_empty() {
+            return Err(unsupported("function returns an empty array"));
+        }
+        let locals = match self.frame().ret_array.clone() {
+            Some(locals) if locals.len() == elements.len() => locals,
+            Some(_) => return Err(unsupported("function returns arrays of different lengths")),
+            None => {
+                let locals: Vec<u32> = elements.iter().map(|_| self.new_local(Ty::Num)).collect();
+                self.frame().ret_array = Some(locals.clone());
+                locals
+            }
+        };
+        let mut out: Vec<Stmt> = locals
+            .iter()
+            .zip(elements)
+            .map(|(l, e)| Stmt::Expr(Expr::Set(*l, Ty::Num, bx(to_num(e)))))
+            .collect();
+        out.push(Stmt::FnReturn(get(locals[0])));
+        Ok(out)
     }
 
     /// `evaluatePixel`'s return: an array literal (single output), a bare value (single
@@ -886,14 +1167,26 @@ impl<'a> Lowerer<'a> {
         Ok(())
     }
 
-    fn lookup(&self, sym: Sym) -> Option<&Bind> {
-        let frame_base = self.frames.last().map(|f| f.var_scope).unwrap_or(0);
-        // Only the current function's scopes and the global scope are visible (helpers
-        // are top-level functions: they do not close over the caller's locals).
+    fn lookup(&self, sym: Sym) -> Option<&Bind<'a>> {
+        let frame = self.frames.last();
+        let frame_base = frame.map(|f| f.var_scope).unwrap_or(0);
+        // The current function's scopes, then (nested functions) the var scope of each
+        // enclosing definition, then the global scope. A top-level helper does not see
+        // its caller's locals; a nested one sees its definer's top-level bindings only.
         for scope in self.scopes[frame_base..].iter().rev() {
             if let Some(b) = scope.get(&sym) {
                 return Some(b);
             }
+        }
+        let mut closure = frame.and_then(|f| f.closure);
+        while let Some((c, innermost)) = closure {
+            let f = &self.frames[c];
+            for scope in self.scopes[f.var_scope..=innermost].iter().rev() {
+                if let Some(b) = scope.get(&sym) {
+                    return Some(b);
+                }
+            }
+            closure = f.closure;
         }
         if frame_base > 0 {
             return self.scopes[0].get(&sym);
@@ -910,8 +1203,20 @@ impl<'a> Lowerer<'a> {
                 global,
             }) => Ok((*local, *ty, *constant, *global)),
             Some(Bind::Unusable(reason)) => Err(unsupported(reason.clone())),
+            Some(Bind::Const(CVal::Str(_))) => Err(unsupported(format!(
+                "string '{}' used other than in an equality test or switch",
+                self.name(sym)
+            ))),
             Some(Bind::Const(_) | Bind::Array(_)) => Err(unsupported(format!(
                 "array value '{}' used as a number",
+                self.name(sym)
+            ))),
+            Some(Bind::Samples) => Err(unsupported(format!(
+                "the samples object '{}' used as a value",
+                self.name(sym)
+            ))),
+            Some(Bind::Func { .. }) => Err(unsupported(format!(
+                "function '{}' used as a value",
                 self.name(sym)
             ))),
             None => Err(unsupported(format!(
@@ -929,6 +1234,12 @@ impl<'a> Lowerer<'a> {
                 LiteralKind::Num(v) => Expr::Num(*v),
                 LiteralKind::Int(v) => Expr::Num(f64::from(*v)),
                 LiteralKind::Bool(b) => Expr::Bool(*b),
+                LiteralKind::String(_) => {
+                    return Err(unsupported(
+                        "string used other than in an equality test or switch",
+                    ))
+                }
+                LiteralKind::Null => return Err(unsupported("null literal")),
                 _ => return Err(unsupported("non-numeric literal")),
             },
             Expression::Identifier(ident) => {
@@ -1029,41 +1340,60 @@ impl<'a> Lowerer<'a> {
         let PropertyAccess::Simple(simple) = access else {
             return Err(unsupported("private or super property access"));
         };
+        if let Some(CVal::Num(v)) = self.const_access(simple) {
+            return Ok(Expr::Num(v));
+        }
         let field = match simple.field() {
-            PropertyAccessField::Const(ident) => self.name(ident.sym()),
-            PropertyAccessField::Expr(e) => match strip_parens(e) {
-                Expression::Literal(lit) => match (lit.as_string(), lit.kind()) {
-                    (Some(sym), _) => self.name(sym),
-                    // `x[2]`: the key is the Number's string form.
-                    (None, LiteralKind::Int(v)) => v.to_string(),
-                    _ => return Err(unsupported("computed property access")),
-                },
-                _ => return Err(unsupported("computed property access")),
+            PropertyAccessField::Const(ident) => Some(self.name(ident.sym())),
+            PropertyAccessField::Expr(e) => match self.const_eval(e) {
+                Some(CVal::Str(s)) => Some(s),
+                // `x[2]`: the key is the Number's string form (integers only here).
+                Some(CVal::Num(v)) if v.fract() == 0.0 && v.abs() < 1e15 => {
+                    Some(format!("{}", v as i64))
+                }
+                Some(_) => return Err(unsupported("computed property access")),
+                None => None,
             },
         };
-        let Expression::Identifier(object) = strip_parens(simple.target()) else {
-            return Err(unsupported("property access on an expression"));
+        let object = match strip_parens(simple.target()) {
+            Expression::Identifier(object) if field.is_some() || self.is_array(object.sym()) => {
+                object
+            }
+            target => {
+                // An element of a computed fixed-size array (`f(x)[1]`, `[a, b][i]`), or a
+                // run-time index into an array variable.
+                let elements = match self.value(target)? {
+                    Val::Array(elements) => elements,
+                    Val::Scalar(_) => {
+                        return Err(unsupported(match field {
+                            Some(_) => "property access on an expression",
+                            None => "computed property access",
+                        }))
+                    }
+                };
+                let mut pre = Vec::new();
+                let locals = self.materialize(elements, &mut pre);
+                let values: Vec<Expr> = locals.iter().map(|l| get(*l)).collect();
+                let e = self.index_into(values, field.as_deref(), Some(simple.field()))?;
+                pre.push(Stmt::FnReturn(e));
+                return Ok(Expr::Inline(pre, Ty::Num));
+            }
+        };
+        let Some(field) = field else {
+            let values = self.array_values(object.sym())?;
+            return self.index_into(values, None, Some(simple.field()));
         };
         let object_sym = object.sym();
         if let Some(e) = self.element(object_sym, &field)? {
             return Ok(e);
         }
-        let samples = self.frame().samples;
-        if samples == Some(object_sym) && self.is_unbound(object_sym) {
+        if matches!(self.lookup(object_sym), Some(Bind::Samples)) {
             let Some(band) = self.input_bands.iter().position(|b| *b == field) else {
                 return Err(unsupported(format!(
                     "samples.{field} is not an input band of setup()"
                 )));
             };
-            let local = match self.bands.iter().find(|(b, _)| *b == band) {
-                Some((_, local)) => *local,
-                None => {
-                    let local = self.new_local(Ty::Num);
-                    self.bands.push((band, local));
-                    local
-                }
-            };
-            return Ok(Expr::Get(local, Ty::Num));
+            return Ok(Expr::Get(self.band_local(band), Ty::Num));
         }
         if self.name(object_sym) == "Math" && self.lookup(object_sym).is_none() {
             let value = match field.as_str() {
@@ -1097,17 +1427,24 @@ impl<'a> Lowerer<'a> {
         )))
     }
 
-    /// True when `sym` (the samples parameter) is not shadowed by a local binding.
-    fn is_unbound(&self, sym: Sym) -> bool {
-        self.lookup(sym).is_none()
-    }
-
     fn binary(
         &mut self,
         op: BinaryOp,
         lhs: &'a Expression,
         rhs: &'a Expression,
     ) -> Result<Expr, WasmError> {
+        if let BinaryOp::Relational(
+            rop @ (RelationalOp::Equal
+            | RelationalOp::StrictEqual
+            | RelationalOp::NotEqual
+            | RelationalOp::StrictNotEqual),
+        ) = op
+        {
+            let (a, b) = (self.const_str(lhs), self.const_str(rhs));
+            if a.is_some() || b.is_some() {
+                return self.string_equality(rop, lhs, rhs, a, b);
+            }
+        }
         Ok(match op {
             BinaryOp::Arithmetic(op) => {
                 if op == ArithmeticOp::Exp {
@@ -1182,6 +1519,54 @@ impl<'a> Lowerer<'a> {
             }
             BinaryOp::Bitwise(_) => return Err(unsupported("bitwise operator")),
         })
+    }
+
+    /// A compile-time string value of `e`, if it is one.
+    fn const_str(&self, e: &Expression) -> Option<String> {
+        match self.const_eval(e) {
+            Some(CVal::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// `==`, `===`, `!=`, `!==` with a constant string on at least one side. Two
+    /// strings compare now. Against a Number or Boolean, strict equality never holds and
+    /// loose equality compares with the string's numeric value (JS StringToNumber, for
+    /// the decimal forms; others are unsupported).
+    fn string_equality(
+        &mut self,
+        op: RelationalOp,
+        lhs: &'a Expression,
+        rhs: &'a Expression,
+        a: Option<String>,
+        b: Option<String>,
+    ) -> Result<Expr, WasmError> {
+        let ne = matches!(op, RelationalOp::NotEqual | RelationalOp::StrictNotEqual);
+        let strict = matches!(op, RelationalOp::StrictEqual | RelationalOp::StrictNotEqual);
+        let (s, other) = match (a, b) {
+            (Some(a), Some(b)) => return Ok(Expr::Bool((a == b) != ne)),
+            (Some(s), None) => (s, rhs),
+            (None, Some(s)) => (s, lhs),
+            (None, None) => return Err(unsupported("string comparison")),
+        };
+        if matches!(
+            self.const_eval(other),
+            Some(CVal::Arr(_) | CVal::Obj(_) | CVal::Viz(_))
+        ) {
+            return Err(unsupported("comparison of a string with an object"));
+        }
+        let value = self.expr(other)?;
+        if strict {
+            return Ok(Expr::Inline(
+                vec![Stmt::Expr(value), Stmt::FnReturn(Expr::Bool(ne))],
+                Ty::Bool,
+            ));
+        }
+        let Some(n) = string_to_number(&s) else {
+            return Err(unsupported(format!("== between '{s}' and a number")));
+        };
+        let op = if ne { Cmp::Ne } else { Cmp::Eq };
+        Ok(cmp(op, to_num(value), Expr::Num(n)))
     }
 
     /// `**`: boa computes `powi` when the exponent is an int32 value at run time, which
@@ -1271,7 +1656,11 @@ impl<'a> Lowerer<'a> {
     }
 
     fn call(&mut self, callee: &'a Expression, args: &'a [Expression]) -> Result<Expr, WasmError> {
-        if let Some(v) = self.intrinsic(callee, args)? {
+        let called = match self.intrinsic(callee, args)? {
+            Some(v) => Some(v),
+            None => self.user_call(callee, args)?,
+        };
+        if let Some(v) = called {
             return match v {
                 Val::Scalar(e) => Ok(e),
                 Val::Array(_) => Err(unsupported("array value used as a number")),
@@ -1304,16 +1693,13 @@ impl<'a> Lowerer<'a> {
                     }
                     return Ok(self.nan_test(&method, arg));
                 }
-                Err(unsupported(format!("method call {object}.{method}()")))
+                Err(unsupported(format!("method call '{object}'.{method}()")))
             }
             Expression::Identifier(ident) => {
                 let sym = ident.sym();
                 let name = self.name(sym);
                 if self.lookup(sym).is_some() {
                     return Err(unsupported(format!("call of variable '{name}'")));
-                }
-                if let Some(function) = self.functions.get(&sym).copied() {
-                    return self.inline(sym, function, args);
                 }
                 match name.as_str() {
                     "isNaN" | "isFinite" => {
@@ -1450,12 +1836,26 @@ impl<'a> Lowerer<'a> {
         Ok(Expr::Host(host, values))
     }
 
-    fn inline(
+    /// A call of a function the script defines (top-level, nested, or a function
+    /// expression held in a constant), inlined; `None` when `callee` is not one.
+    fn user_call(
         &mut self,
-        sym: Sym,
-        function: &'a FunctionDeclaration,
+        callee: &'a Expression,
         args: &'a [Expression],
-    ) -> Result<Expr, WasmError> {
+    ) -> Result<Option<Val>, WasmError> {
+        let Expression::Identifier(ident) = strip_parens(callee) else {
+            return Ok(None);
+        };
+        let sym = ident.sym();
+        let (params, body, def) = match self.lookup(sym) {
+            Some(Bind::Func { params, body, def }) => (*params, *body, *def),
+            Some(Bind::Unusable(reason)) => return Err(unsupported(reason.clone())),
+            Some(_) => return Ok(None),
+            None => match self.functions.get(&sym).copied() {
+                Some(f) => (f.parameters(), f.body(), None),
+                None => return Ok(None),
+            },
+        };
         if self.assigned.contains(&sym) {
             return Err(unsupported(format!(
                 "function '{}' is reassigned",
@@ -1471,28 +1871,80 @@ impl<'a> Lowerer<'a> {
         if self.inline_stack.len() >= MAX_INLINE_DEPTH {
             return Err(unsupported("functions nested too deeply to inline"));
         }
+        let mut pre = Vec::new();
         let mut values = Vec::new();
         for a in args {
-            if matches!(a, Expression::Spread(_)) {
-                return Err(unsupported("spread argument"));
-            }
-            values.push(self.expr(a)?);
+            values.push(self.arg(a, &mut pre)?);
         }
         self.inline_stack.push(sym);
-        let result = self.inline_with(function.parameters(), function.body(), values);
+        let result = self.inline_with(params, body, pre, values, def);
         self.inline_stack.pop();
-        result
+        result.map(Some)
     }
 
-    /// Inlines a function body with `values` bound to its parameters (missing ones are
-    /// undefined, extra ones evaluated and dropped).
+    /// Lowers one call argument, in order: a scalar into a fresh local (statements in
+    /// `pre`), the samples object, arrays, tables, constant strings and functions as
+    /// bindings passed whole (arrays are never written through, so sharing is safe).
+    fn arg(&mut self, a: &'a Expression, pre: &mut Vec<Stmt>) -> Result<Arg<'a>, WasmError> {
+        if matches!(a, Expression::Spread(_)) {
+            return Err(unsupported("spread argument"));
+        }
+        if let Expression::Identifier(id) = strip_parens(a) {
+            if let Some(b @ (Bind::Samples | Bind::Array(_) | Bind::Const(_) | Bind::Func { .. })) =
+                self.lookup(id.sym())
+            {
+                return Ok(Arg::Bound(b.clone()));
+            }
+        }
+        match strip_parens(a) {
+            Expression::FunctionExpression(f) => {
+                return Ok(Arg::Bound(Bind::Func {
+                    params: f.parameters(),
+                    body: f.body(),
+                    def: self.definition_point(),
+                }))
+            }
+            Expression::ArrowFunction(f) => {
+                return Ok(Arg::Bound(Bind::Func {
+                    params: f.parameters(),
+                    body: f.body(),
+                    def: self.definition_point(),
+                }))
+            }
+            _ => {}
+        }
+        if let Some(c @ (CVal::Arr(_) | CVal::Str(_) | CVal::Viz(_))) = self.const_eval(a) {
+            return Ok(Arg::Bound(Bind::Const(c)));
+        }
+        Ok(match self.value(a)? {
+            Val::Array(elements) => Arg::Bound(Bind::Array(self.materialize(elements, pre))),
+            Val::Scalar(e) => {
+                let ty = e.ty();
+                let local = self.new_local(ty);
+                pre.push(Stmt::Expr(Expr::Set(local, ty, bx(e))));
+                Arg::Bound(Bind::Local {
+                    local,
+                    ty,
+                    constant: false,
+                    global: false,
+                })
+            }
+        })
+    }
+
+    /// Inlines a function body after `pre` (the arguments' evaluation) with `values`
+    /// bound to its parameters (missing ones are undefined; extra ones were evaluated in
+    /// `pre`). A scalar result is an `Inline` expression; a function returning arrays
+    /// gives a fixed-size array whose first element carries the body.
     fn inline_with(
         &mut self,
         params: &'a FormalParameterList,
         function_body: &'a FunctionBody,
-        values: Vec<Expr>,
-    ) -> Result<Expr, WasmError> {
-        let mut body = Vec::new();
+        pre: Vec<Stmt>,
+        values: Vec<Arg<'a>>,
+        closure: Option<(usize, usize)>,
+    ) -> Result<Val, WasmError> {
+        let mut body = pre;
         let mut scope = HashMap::new();
         let mut values = values.into_iter();
         for param in params.as_ref() {
@@ -1502,30 +1954,39 @@ impl<'a> Lowerer<'a> {
             let Binding::Identifier(ident) = param.variable().binding() else {
                 return Err(unsupported("destructuring parameter"));
             };
-            // A missing argument is undefined: NaN as a number.
-            let value = values.next().unwrap_or(Expr::Num(f64::NAN));
-            let ty = value.ty();
-            let local = self.new_local(ty);
-            body.push(Stmt::Expr(Expr::Set(local, ty, Box::new(value))));
-            scope.insert(
-                ident.sym(),
-                Bind::Local {
-                    local,
-                    ty,
-                    constant: false,
-                    global: false,
-                },
-            );
+            let binding = match values.next() {
+                Some(Arg::Bound(binding)) => binding,
+                value => {
+                    // A missing argument is undefined: NaN as a number.
+                    let value = match value {
+                        Some(Arg::Value(e)) => e,
+                        _ => Expr::Num(f64::NAN),
+                    };
+                    let ty = value.ty();
+                    let local = self.new_local(ty);
+                    body.push(Stmt::Expr(Expr::Set(local, ty, Box::new(value))));
+                    Bind::Local {
+                        local,
+                        ty,
+                        constant: false,
+                        global: false,
+                    }
+                }
+            };
+            scope.insert(ident.sym(), binding);
         }
         // Extra arguments are still evaluated.
         for extra in values {
-            body.push(Stmt::Expr(extra));
+            if let Arg::Value(e) = extra {
+                body.push(Stmt::Expr(e));
+            }
         }
         self.scopes.push(scope);
         self.frames.push(FnFrame {
             var_scope: self.scopes.len() - 1,
-            samples: None,
+            closure,
             ret_ty: None,
+            ret_array: None,
             is_pixel: false,
             breakables: Vec::new(),
             hoisted: Vec::new(),
@@ -1534,21 +1995,61 @@ impl<'a> Lowerer<'a> {
         let frame = self.frames.pop();
         self.scopes.pop();
         let stmts = result?;
-        if let Some(f) = &frame {
-            body.extend(hoist(&f.hoisted));
+        let Some(frame) = frame else {
+            return Err(unsupported("internal: no frame"));
+        };
+        body.extend(hoist(&frame.hoisted));
+        if let Some(locals) = frame.ret_array {
+            if !always_returns(&stmts) {
+                return Err(unsupported(
+                    "function returning an array can end without a return",
+                ));
+            }
+            body.extend(stmts);
+            let mut out = vec![Expr::Inline(body, Ty::Num)];
+            out.extend(locals.iter().skip(1).map(|l| get(*l)));
+            return Ok(Val::Array(out));
         }
-        let ty = frame.and_then(|f| f.ret_ty).unwrap_or(Ty::Num);
+        let ty = frame.ret_ty.unwrap_or(Ty::Num);
         if ty == Ty::Bool && !always_returns(&stmts) {
             return Err(unsupported(
                 "boolean function that can end without a return",
             ));
         }
         body.extend(stmts);
-        Ok(Expr::Inline(body, ty))
+        Ok(Val::Scalar(Expr::Inline(body, ty)))
     }
 
+    /// Where a function expression met now is defined (for its closure).
+    fn definition_point(&self) -> Option<(usize, usize)> {
+        let frame = self.frames.len().checked_sub(1)?;
+        Some((frame, self.scopes.len() - 1))
+    }
+
+    /// A function's statements, with its nested function declarations hoisted into its
+    /// var scope first (callable before their declaration, as in JS).
     fn function_body(&mut self, body: &'a FunctionBody) -> Result<Vec<Stmt>, WasmError> {
-        self.stmts(body.statements())
+        let items = body.statements();
+        let scope = self.frame().var_scope;
+        let def = Some((self.frames.len() - 1, scope));
+        for item in items {
+            if let StatementListItem::Declaration(decl) = item {
+                if let Declaration::FunctionDeclaration(f) = decl.as_ref() {
+                    let sym = f.name().sym();
+                    let binding = if self.assigned.contains(&sym) {
+                        Bind::Unusable(format!("function '{}' is reassigned", self.name(sym)))
+                    } else {
+                        Bind::Func {
+                            params: f.parameters(),
+                            body: f.body(),
+                            def,
+                        }
+                    };
+                    self.scopes[scope].insert(sym, binding);
+                }
+            }
+        }
+        self.stmts(items)
     }
 }
 
@@ -1564,6 +2065,41 @@ fn hoist(locals: &[(u32, Ty)]) -> Vec<Stmt> {
             Stmt::Expr(Expr::Set(*local, *ty, Box::new(undefined)))
         })
         .collect()
+}
+
+/// JS StringToNumber for the forms scripts use: blank is 0, decimal literals (with
+/// exponent, sign, `Infinity`); `None` for hex/octal/binary and non-ASCII text, which
+/// are left to boa. Anything else is NaN.
+fn string_to_number(s: &str) -> Option<f64> {
+    if !s.is_ascii() {
+        return None;
+    }
+    let t = s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\u{b}');
+    if t.is_empty() {
+        return Some(0.0);
+    }
+    match t {
+        "Infinity" | "+Infinity" => return Some(f64::INFINITY),
+        "-Infinity" => return Some(f64::NEG_INFINITY),
+        _ => {}
+    }
+    let unsigned = t.trim_start_matches(['+', '-']);
+    if unsigned.len() > 1
+        && unsigned.starts_with('0')
+        && unsigned[1..].starts_with(['x', 'X', 'o', 'O', 'b', 'B'])
+    {
+        return None;
+    }
+    let decimal = t.len() - unsigned.len() <= 1
+        && unsigned
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && unsigned.bytes().any(|c| c.is_ascii_digit());
+    Some(if decimal {
+        t.parse().unwrap_or(f64::NAN)
+    } else {
+        f64::NAN
+    })
 }
 
 fn literal_number(kind: &LiteralKind) -> Option<f64> {
