@@ -108,6 +108,11 @@ enum Cmd {
         /// formatted by each output's sample type.
         #[arg(long, requires = "pixels")]
         raw: bool,
+        /// The collection the script reads (e.g. sentinel-2-l1c): its band names are a V1
+        /// script's band globals. Without it, they are the known band names the script
+        /// mentions and any global its probe pixel finds undefined.
+        #[arg(long)]
+        collection: Option<String>,
     },
     /// Tiling grids: list the tiles of an area, to check them in a GIS.
     Grid {
@@ -288,7 +293,14 @@ fn main() -> Result<()> {
             explain,
             pixels,
             raw,
-        } => eval(&script, explain, pixels.as_deref(), raw),
+            collection,
+        } => eval(
+            &script,
+            explain,
+            pixels.as_deref(),
+            raw,
+            collection.as_deref(),
+        ),
         Cmd::Bench { command } => bench::run(command),
     }
 }
@@ -398,7 +410,15 @@ fn eval(
     explain: bool,
     pixels: Option<&std::path::Path>,
     raw: bool,
+    collection: Option<&str>,
 ) -> Result<()> {
+    let bands: &[&str] = match collection {
+        None => &[],
+        Some(name) => match tessera::data::bands_of(name) {
+            Some(bands) => bands,
+            None => bail!("unknown collection '{name}' (its band names are not known here)"),
+        },
+    };
     if path.is_dir() {
         if pixels.is_some() {
             bail!("--pixels takes one script, not a folder");
@@ -419,7 +439,7 @@ fn eval(
             .with_context(|| format!("reading {}", pixels.display()))?;
         let doc: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not valid JSON", pixels.display()))?;
-        let mut program = tessera::evalscript::Program::compile(&source)
+        let mut program = tessera::evalscript::Program::compile_for_collection(&source, bands)
             .with_context(|| format!("compiling {}", path.display()))?;
         if explain {
             eprintln!("tier: boa interpreter (--pixels always runs evaluatePixel in boa)");
@@ -430,7 +450,7 @@ fn eval(
         println!("{result}");
         return Ok(());
     }
-    let program = tessera::evalscript::Program::compile(&source)?;
+    let program = tessera::evalscript::Program::compile_for_collection(&source, bands)?;
     let setup = program.setup();
     println!("format: {:?}", program.format());
     println!("input bands: {}", setup.input_bands.join(", "));

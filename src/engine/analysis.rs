@@ -115,13 +115,19 @@ pub fn tile_size_px(t: &TilingSpec) -> (i64, i64) {
 }
 
 /// Rebuilds the job of a stored request (after a restart, or on the first tile).
+/// The request's evalscript, with its collection's band names (V1 band globals).
+pub(crate) fn compile_evalscript(spec: &api::BatchSpec) -> Result<Program, String> {
+    let bands = crate::data::bands_of(&spec.collection).unwrap_or(&[]);
+    Program::compile_for_collection(&spec.evalscript, bands).map_err(|e| format!("evalscript: {e}"))
+}
+
 pub fn load_job(store: &Store, id: &str, data: &crate::data::DataConfig) -> Result<Job, String> {
     let record = store
         .get_request(None, id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("request {id} no longer exists"))?;
     let spec = api::validate(&record.body).map_err(|e| e.to_string())?;
-    let program = Program::compile(&spec.evalscript).map_err(|e| format!("evalscript: {e}"))?;
+    let program = compile_evalscript(&spec)?;
     let setup = program.setup().clone();
     let sources = job_sources(&spec, &setup)?;
     for source in &sources {

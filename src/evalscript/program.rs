@@ -143,6 +143,17 @@ impl Program {
     /// Detects the format, runs the script's top level and its `setup()` (or probes a V1
     /// body), and validates the configuration.
     pub fn compile(source: &str) -> Result<Program, EvalscriptError> {
+        Program::compile_for_collection(source, &[])
+    }
+
+    /// As `compile`, knowing the band names of the collection the script will read: a
+    /// V1 body's band globals are the known Sentinel-2/Landsat/... names and these that
+    /// it mentions, plus any other name its probe pixel finds undefined (a V1 script of
+    /// any collection, such as Sentinel-5P's `CLOUD_BASE_HEIGHT`, compiles without it).
+    pub fn compile_for_collection(
+        source: &str,
+        collection_bands: &[&str],
+    ) -> Result<Program, EvalscriptError> {
         if let Some(module) = super::wasm::precompiled::parse(source) {
             return Program::compile_precompiled(module?);
         }
@@ -155,13 +166,32 @@ impl Program {
                 Program::compile_functions(ctx, source)
             }
             Err(script_err) => {
-                let bands = v1_band_names(source);
+                let mut bands = v1_band_names(source, collection_bands);
                 let wrapped = super::v1::wrap_body(source, &bands);
                 match Script::parse(Source::from_bytes(wrapped.as_bytes()), None, &mut ctx) {
-                    Ok(script) => {
+                    Ok(_) => loop {
+                        // Each round adds the global the probe found undefined.
+                        let wrapped = super::v1::wrap_body(source, &bands);
+                        let mut ctx = new_context(DEFAULT_TIME_BUDGET)?;
+                        let script =
+                            Script::parse(Source::from_bytes(wrapped.as_bytes()), None, &mut ctx)
+                                .map_err(|e| syntax_error(&e, source))?;
                         run_top_level(&script, &mut ctx, source)?;
-                        Program::compile_v1_body(ctx, bands, &wrapped)
-                    }
+                        match Program::compile_v1_body(ctx, bands.clone(), &wrapped)? {
+                            V1Probe::Program(program) => return Ok(*program),
+                            V1Probe::Undefined(name)
+                                if bands.len() < V1_MAX_DISCOVERED_BANDS
+                                    && !bands.contains(&name) =>
+                            {
+                                bands.push(name)
+                            }
+                            V1Probe::Undefined(_) => {
+                                return Err(EvalscriptError::TopLevel(
+                                    "the V1 script reads too many undefined globals".into(),
+                                ))
+                            }
+                        }
+                    },
                     // Both failed. If the script parse stopped at a top-level `return`,
                     // the author wrote a V1 body: its real error is the wrapper's (same
                     // line numbers; columns on line 1 include the wrapper's prefix).
@@ -267,22 +297,24 @@ impl Program {
         mut ctx: Context,
         bands: Vec<String>,
         wrapped: &str,
-    ) -> Result<Program, EvalscriptError> {
+    ) -> Result<V1Probe, EvalscriptError> {
         let entry = lookup_function(&mut ctx, V1_FUNCTION)
             .ok_or(EvalscriptError::MissingFunction("evaluatePixel"))?;
         let probe: Vec<JsValue> = bands
             .iter()
             .map(|b| JsValue::from(if b == "dataMask" { 1.0 } else { V1_PROBE_VALUE }))
             .collect();
-        let returned = entry
-            .call(&JsValue::undefined(), &probe, &mut ctx)
-            .map_err(|err| {
-                EvalscriptError::TopLevel(format!(
-                    "the V1 script failed on a probe pixel (bands {V1_PROBE_VALUE}) used to \
+        let returned = entry.call(&JsValue::undefined(), &probe, &mut ctx);
+        if let Some(name) = returned.as_ref().err().and_then(undefined_global) {
+            return Ok(V1Probe::Undefined(name));
+        }
+        let returned = returned.map_err(|err| {
+            EvalscriptError::TopLevel(format!(
+                "the V1 script failed on a probe pixel (bands {V1_PROBE_VALUE}) used to \
                  count its output components: {}",
-                    describe_js_error(&err, &mut ctx)
-                ))
-            })?;
+                describe_js_error(&err, &mut ctx)
+            ))
+        })?;
         let components = match returned.as_object().filter(|o| o.is_array()) {
             Some(array) => array
                 .get(key("length"), &mut ctx)
@@ -312,7 +344,7 @@ impl Program {
             Err(super::wasm::WasmError::Unsupported(reason)) => program.boa_reason = Some(reason),
             Err(other) => program.boa_reason = Some(format!("the compiled tier failed: {other}")),
         }
-        Ok(program)
+        Ok(V1Probe::Program(Box::new(program)))
     }
 
     fn new(
@@ -1138,6 +1170,34 @@ impl Program {
     }
 }
 
+/// What probing a V1 body gave.
+enum V1Probe {
+    Program(Box<Program>),
+    /// The body read this global, which is not defined: it is a band of its collection.
+    Undefined(String),
+}
+
+/// How many band globals a V1 body may gain by probing (each costs a parse and a probe).
+const V1_MAX_DISCOVERED_BANDS: usize = 64;
+
+/// The name in a `ReferenceError: NAME is not defined`, if `err` is one.
+fn undefined_global(err: &boa_engine::JsError) -> Option<String> {
+    let native = err.as_native()?;
+    if !matches!(native.kind(), JsNativeErrorKind::Reference) {
+        return None;
+    }
+    let message = native.message().to_string();
+    let name = message.strip_suffix(" is not defined")?;
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    valid.then(|| name.to_string())
+}
+
 /// The V1/V2 setup: `setInputComponents` gave the bands and `setOutputComponentCount`
 /// the number of AUTO output components. `None` if `setInputComponents` was not called.
 fn legacy_setup(ctx: &mut Context) -> Result<Option<Setup>, EvalscriptError> {
@@ -1674,9 +1734,16 @@ fn json_scene(value: &serde_json::Value) -> Result<SceneInput<'static>, String> 
     })
 }
 
-/// A raw value as JSON; NaN and ±Infinity (not JSON numbers) become `null`.
+/// A value as JSON. NaN and ±Infinity are not JSON numbers: they become the strings
+/// `"NaN"`, `"Infinity"` and `"-Infinity"` (JavaScript's own spelling), so the three
+/// stay distinguishable from each other and from a missing value (`null`).
 fn json_number(value: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, serde_json::Value::Number)
+    match serde_json::Number::from_f64(value) {
+        Some(n) => serde_json::Value::Number(n),
+        None if value.is_nan() => "NaN".into(),
+        None if value > 0.0 => "Infinity".into(),
+        None => "-Infinity".into(),
+    }
 }
 
 /// A value formatted by `sample_type`, as JSON. FLOAT32 prints the shortest decimal that

@@ -183,3 +183,45 @@ fn what_stays_in_boa_says_why() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn v1_band_globals_of_any_collection_are_found_by_the_probe() {
+    // Sentinel-5P and Landsat 7 names are not in the known list: the probe pixel's
+    // ReferenceError names them, one at a time.
+    let source = "var h = CLOUD_BASE_HEIGHT / 1000;\nif (h > 5) return [1, B06_VCID_2];\n\
+                  return [h / 5, B06_VCID_2 * 2];";
+    let program = Program::compile(source).expect("compiles");
+    assert_eq!(program.format(), ScriptFormat::V1Body);
+    assert_eq!(
+        program.setup().input_bands,
+        vec!["CLOUD_BASE_HEIGHT", "B06_VCID_2"]
+    );
+    assert_tiers_agree(source, PIXELS, 21);
+    // With the collection's names, a band read only on a branch the probe skips.
+    let branchy = "if (B01 > 100) return [Rare];\nreturn [B01];";
+    let program = Program::compile_for_collection(branchy, &["Rare"]).expect("compiles");
+    assert_eq!(program.setup().input_bands, vec!["B01", "Rare"]);
+    // A ReferenceError that is not a missing global still fails with its message.
+    let err = Program::compile("return [undefinedFn()];")
+        .err()
+        .map(|e| e.to_string());
+    assert!(err.is_some_and(|e| e.contains("probe")));
+}
+
+#[test]
+fn unknown_setup_keys_are_ignored_as_the_hosted_service_does() {
+    // `sampleTYPE` is not `sampleType`: ignored, so the output is AUTO (0..1 -> 0..255).
+    let source = r#"//VERSION=3
+function setup() {
+  return { input: [{ bands: ["DEM"], unitz: "METERS" }],
+           output: { bands: 1, sampleTYPE: "FLOAT32", extra: true } };
+}
+function evaluatePixel(sample) { return [sample.DEM / 1000]; }
+"#;
+    let mut program = Program::compile(source).expect("compiles");
+    assert_eq!(program.setup().outputs[0].sample_type, SampleType::Auto);
+    assert!(program.boa_reason().is_none());
+    let out = program.evaluate(&[&[500.0]], 1).expect("runs");
+    // 0.5 * 255 = 127.5 -> 128
+    assert_eq!(out, vec![crate::raster::SampleBuffer::U8(vec![128])]);
+}
