@@ -170,8 +170,9 @@ fn bench_rate(pixels: usize, f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 /// `tessera bench evalscript SCRIPT [--pixels N]`: px/s of the boa tier, the compiled
-/// tier (raw f64 planes; formatted into reused buffers, the figure the ratios use; and
-/// through `Program::evaluate`, which allocates its output buffers per call), a native
+/// tier (raw f64 planes; formatted into reused buffers; through `Program::evaluate`, which
+/// allocates its output buffers per call; and `Program::evaluate_into`, which reuses them:
+/// the figure the ratios use), a native
 /// Rust NDVI loop and node calling `evaluatePixel` per pixel, all on one core over the
 /// same arrays, with the ratios.
 pub fn evalscript_bench(path: &std::path::Path, pixels: usize) -> anyhow::Result<()> {
@@ -258,7 +259,15 @@ pub fn evalscript_bench(path: &std::path::Path, pixels: usize) -> anyhow::Result
                 "  compiled, Program       {:>10.1} M px/s (Program::evaluate: new buffers per call)",
                 mega(rate)
             );
-            Some(reused)
+            let mut kept = Vec::new();
+            let into = bench_rate(pixels, || {
+                Ok(program.evaluate_into(&refs, pixels, &mut kept)?)
+            })?;
+            println!(
+                "  compiled, Program into  {:>10.1} M px/s (Program::evaluate_into: buffers reused; the ratios use it)",
+                mega(into)
+            );
+            Some(into)
         }
     };
 

@@ -492,20 +492,36 @@ impl Program {
         bands: &[&[f32]],
         len: usize,
     ) -> Result<Vec<SampleBuffer>, EvalscriptError> {
+        let mut out = Vec::new();
+        self.evaluate_into(bands, len, &mut out)?;
+        Ok(out)
+    }
+
+    /// As `evaluate`, into `out`: when the compiled tier runs the script and `out`
+    /// already holds buffers of the outputs' types and sizes (block after block of one
+    /// size), they are overwritten in place, so a block costs no allocation or page
+    /// faults. The boa tier replaces `out`.
+    pub fn evaluate_into(
+        &mut self,
+        bands: &[&[f32]],
+        len: usize,
+        out: &mut Vec<SampleBuffer>,
+    ) -> Result<(), EvalscriptError> {
         self.refuse_fusion()?;
         if self.setup.mosaicking != Mosaicking::Simple {
             let scene = SceneInput {
                 bands: bands.to_vec(),
                 ..SceneInput::default()
             };
-            return Ok(self.evaluate_scenes(&[scene], len)?.outputs);
+            *out = self.evaluate_scenes(&[scene], len)?.outputs;
+            return Ok(());
         }
         self.check_input(bands, len)?;
         if let Some(compiled) = &mut self.compiled {
             let budget = self.budget;
             // Formatted in the compiled tier: FLOAT32 straight out of linear memory.
             return compiled
-                .evaluate_formatted(bands, len, &self.setup.outputs)
+                .evaluate_formatted_into(bands, len, &self.setup.outputs, out)
                 .map_err(|err| match err {
                     super::wasm::WasmError::TimeBudget { .. } => EvalscriptError::TimeBudget {
                         budget,
@@ -518,9 +534,9 @@ impl Program {
         self.active_bands = self.setup.outputs.iter().map(|o| o.bands).collect();
         let _meter = super::memory::Meter::start(self.memory_limit);
         let before = self.snapshot();
-        let buffers = self.evaluate_simple(bands, len)?;
+        *out = self.evaluate_simple(bands, len)?;
         self.compare_snapshot(before);
-        Ok(buffers)
+        Ok(())
     }
 
     /// Runs the script over scenes of the same block: for ORBIT/TILE, `evaluatePixel`

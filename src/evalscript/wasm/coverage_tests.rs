@@ -225,3 +225,27 @@ function evaluatePixel(sample) { return [sample.DEM / 1000]; }
     // 0.5 * 255 = 127.5 -> 128
     assert_eq!(out, vec![crate::raster::SampleBuffer::U8(vec![128])]);
 }
+
+#[test]
+fn evaluate_into_reuses_the_output_buffers() {
+    let source = include_str!("../../../evalscripts/ndvi.js");
+    let mut program = Program::compile(source).expect("compiles");
+    assert!(program.boa_reason().is_none());
+    let n = program.setup().input_bands.len();
+    let planes = random_bands(n, 1000, 5);
+    let bands: Vec<&[f32]> = planes.iter().map(|p| p.as_slice()).collect();
+    let fresh = program.evaluate(&bands, 1000).expect("runs");
+    let mut out = Vec::new();
+    program.evaluate_into(&bands, 1000, &mut out).expect("runs");
+    let first = match &out[0] {
+        crate::raster::SampleBuffer::F32(v) => v.as_ptr(),
+        other => panic!("{other:?}"),
+    };
+    program.evaluate_into(&bands, 1000, &mut out).expect("runs");
+    let second = match &out[0] {
+        crate::raster::SampleBuffer::F32(v) => v.as_ptr(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first, second, "the buffer was reallocated");
+    assert!(same_samples(&out[0], &fresh[0]));
+}
