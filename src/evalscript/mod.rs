@@ -18,6 +18,8 @@ mod v1;
 pub mod wasm;
 
 #[cfg(test)]
+mod collection_tests;
+#[cfg(test)]
 mod fusion_tests;
 #[cfg(test)]
 mod helper_tests;

@@ -45,7 +45,10 @@ impl<'a> Lowerer<'a> {
             },
             Expression::Call(call) => match self.intrinsic(call.function(), call.args())? {
                 Some(v) => Ok(v),
-                None => match self.map_call(call)? {
+                None => match match self.map_call(call)? {
+                    Some(v) => Some(v),
+                    None => self.concat_call(call)?,
+                } {
                     Some(v) => Ok(v),
                     None => match self.user_call(call.function(), call.args())? {
                         Some(v) => Ok(v),
@@ -63,14 +66,10 @@ impl<'a> Lowerer<'a> {
         &mut self,
         call: &'a boa_engine::ast::expression::Call,
     ) -> Result<Option<Val>, WasmError> {
-        let Expression::PropertyAccess(PropertyAccess::Simple(s)) = strip_parens(call.function())
-        else {
+        let Some(s) = self.method_call(call, "map") else {
             return Ok(None);
         };
-        let PropertyAccessField::Const(method) = s.field() else {
-            return Ok(None);
-        };
-        if self.name(method.sym()) != "map" || call.args().len() != 1 {
+        if call.args().len() != 1 {
             return Ok(None);
         }
         let (params, body) = match strip_parens(&call.args()[0]) {
@@ -107,6 +106,53 @@ impl<'a> Lowerer<'a> {
         let head = std::mem::replace(first, Expr::Num(0.0));
         pre.push(Stmt::FnReturn(head));
         *first = Expr::Inline(pre, ty);
+        Ok(Some(Val::Array(out)))
+    }
+
+    /// The receiver access of `call` when it calls method `name` (`x.name(...)`).
+    fn method_call(
+        &self,
+        call: &'a boa_engine::ast::expression::Call,
+        name: &str,
+    ) -> Option<&'a boa_engine::ast::expression::access::SimplePropertyAccess> {
+        let Expression::PropertyAccess(PropertyAccess::Simple(s)) = strip_parens(call.function())
+        else {
+            return None;
+        };
+        match s.field() {
+            PropertyAccessField::Const(method) if self.name(method.sym()) == name => Some(s),
+            _ => None,
+        }
+    }
+
+    /// `array.concat(a, b, ...)` on a fixed-size array: the receiver's elements, then
+    /// each argument's (an array's elements, or the value itself), in order.
+    pub(super) fn concat_call(
+        &mut self,
+        call: &'a boa_engine::ast::expression::Call,
+    ) -> Result<Option<Val>, WasmError> {
+        let Some(s) = self.method_call(call, "concat") else {
+            return Ok(None);
+        };
+        if let Expression::Identifier(id) = strip_parens(s.target()) {
+            if !self.is_array(id.sym()) {
+                return Ok(None);
+            }
+        }
+        let Val::Array(mut out) = self.value(s.target())? else {
+            return Err(unsupported(
+                "concat on a value that is not a fixed-size array",
+            ));
+        };
+        for a in call.args() {
+            if matches!(a, Expression::Spread(_)) {
+                return Err(unsupported("spread argument"));
+            }
+            match self.value(a)? {
+                Val::Array(elements) => out.extend(elements),
+                Val::Scalar(e) => out.push(e),
+            }
+        }
         Ok(Some(Val::Array(out)))
     }
 

@@ -262,12 +262,20 @@ pub(crate) fn lower(
     };
     let evaluate_pixel = lw.sym(name);
     let prologue = lw.lower_top_level(items)?;
-    let Some(function) = evaluate_pixel.and_then(|s| lw.functions.get(&s).copied()) else {
+    let entry = evaluate_pixel.and_then(|s| match lw.functions.get(&s) {
+        Some(f) => Some((f.parameters(), f.body())),
+        // `const evaluatePixel = (samples) => ...`, never reassigned.
+        None => match lw.scopes[0].get(&s) {
+            Some(Bind::Func { params, body, .. }) => Some((*params, *body)),
+            _ => None,
+        },
+    });
+    let Some((params, function_body)) = entry else {
         return Err(unsupported(
-            "evaluatePixel is not a plain top-level function declaration",
+            "evaluatePixel is not a top-level function declaration or constant function",
         ));
     };
-    let body = lw.lower_pixel_function(function, v1)?;
+    let body = lw.lower_pixel_function(params, function_body, v1)?;
     Ok(Lowered {
         locals: lw.locals,
         bands: lw.bands,
@@ -462,10 +470,10 @@ impl<'a> Lowerer<'a> {
     /// a V1 body may assign them).
     fn lower_pixel_function(
         &mut self,
-        function: &'a FunctionDeclaration,
+        params: &'a FormalParameterList,
+        function_body: &'a FunctionBody,
         v1: bool,
     ) -> Result<Vec<Stmt>, WasmError> {
-        let params = function.parameters();
         let mut scope = HashMap::new();
         let mut prelude = Vec::new();
         for (k, param) in params.as_ref().iter().enumerate() {
@@ -527,7 +535,7 @@ impl<'a> Lowerer<'a> {
             breakables: Vec::new(),
             hoisted: Vec::new(),
         });
-        let body = self.function_body(function.body());
+        let body = self.function_body(function_body);
         let hoisted = self.frames.pop().map(|f| f.hoisted).unwrap_or_default();
         self.scopes.pop();
         let body = [prelude, hoist(&hoisted), body?].concat();
@@ -973,7 +981,21 @@ impl<'a> Lowerer<'a> {
         }
         self.frame().breakables.pop();
         result?;
-        body.push(Stmt::Break);
+        // With a default clause the index is always a clause's, so the last clause runs
+        // whenever control gets there; if it always returns, the loop never falls out
+        // (unless a clause breaks), which `always_returns` can then see.
+        let has_default = switch.cases().iter().any(|c| c.condition().is_none());
+        let last_returns = match body.last() {
+            Some(Stmt::If(_, stmts, _)) => always_returns(stmts),
+            _ => false,
+        };
+        if has_default && last_returns {
+            if let Some(Stmt::If(_, stmts, _)) = body.pop() {
+                body.extend(stmts);
+            }
+        } else {
+            body.push(Stmt::Break);
+        }
         out.push(Stmt::Loop {
             cond: None,
             body,
@@ -2144,11 +2166,25 @@ fn strip_parens(mut e: &Expression) -> &Expression {
     e
 }
 
-/// Conservative: true when every path through `stmts` ends in a return.
+/// Conservative: true when every path through `stmts` ends in a return (or never ends:
+/// a loop without a condition that nothing breaks out of).
 fn always_returns(stmts: &[Stmt]) -> bool {
     stmts.iter().any(|s| match s {
         Stmt::FnReturn(_) | Stmt::PixelReturn(_) => true,
         Stmt::If(_, a, b) => always_returns(a) && always_returns(b),
+        Stmt::Loop {
+            cond: None, body, ..
+        } => !breaks(body),
+        _ => false,
+    })
+}
+
+/// True when `stmts` may `break` out of the loop they are the body of (nested loops'
+/// own breaks excluded).
+fn breaks(stmts: &[Stmt]) -> bool {
+    stmts.iter().any(|s| match s {
+        Stmt::Break => true,
+        Stmt::If(_, a, b) => breaks(a) || breaks(b),
         _ => false,
     })
 }
