@@ -163,6 +163,12 @@ fn what_stays_in_boa_says_why() {
             "string used",
         ),
         ("return [B04.toFixed(2)];", "method call"),
+        // A `var` declared again (here in a loop) is not a constant.
+        (
+            "var t = 0.5;\nvar acc = 0;\nfor (var i = 0; i < 2; i++) {\n\
+             acc += colorBlend(B04, [t, 1], [0, 1]);\n  var t = 0.25;\n}\nreturn [acc];",
+            "not constant",
+        ),
         (
             "function f(x) { return x > 1 ? x : f(x * 2); }\nreturn [f(B04 + 0.01)];",
             "recursive",

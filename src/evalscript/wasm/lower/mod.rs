@@ -137,11 +137,28 @@ struct Lowerer<'a> {
 
 /// Every identifier assigned (`=`, `op=`, `++`, `--`) anywhere in the script, functions
 /// included: a global assigned by `setup()` or a helper is not a compile-time constant.
+/// A name declared with `var` more than once counts as assigned too (a later `var x = v`
+/// is an assignment), so its first value is never folded. The second set holds the
+/// `var` names seen.
 #[derive(Default)]
-struct AssignedNames(HashSet<Sym>);
+struct AssignedNames(HashSet<Sym>, HashSet<Sym>);
 
 impl<'ast> Visitor<'ast> for AssignedNames {
     type BreakTy = ();
+
+    fn visit_var_declaration(
+        &mut self,
+        node: &'ast boa_engine::ast::declaration::VarDeclaration,
+    ) -> ControlFlow<()> {
+        for var in node.0.as_ref() {
+            if let Binding::Identifier(ident) = var.binding() {
+                if !self.1.insert(ident.sym()) {
+                    self.0.insert(ident.sym());
+                }
+            }
+        }
+        node.visit_with(self)
+    }
 
     fn visit_assign(
         &mut self,
