@@ -255,3 +255,27 @@ fn evaluate_into_reuses_the_output_buffers() {
     assert_eq!(first, second, "the buffer was reallocated");
     assert!(same_samples(&out[0], &fresh[0]));
 }
+
+#[test]
+fn reassigned_array_variables_match_boa() {
+    let source = r#"//VERSION=3
+function setup() {
+  return { input: ["B02", "B03", "B04", "B08"], output: { bands: 7, sampleType: "FLOAT32" } };
+}
+function scale(a, k) {
+  a = [a[0] * k, a[1] * k, a[2] * k];
+  return a;
+}
+function evaluatePixel(s) {
+  let rgb = [s.B04, s.B03, s.B02];
+  if (s.B08 > 0.3) rgb = [rgb[2], rgb[1], rgb[0]];
+  let doubled = scale(rgb, 2);
+  var n = 0;
+  for (let i = 0; i < 3; i++) { if (doubled[i] > 0.5) n++; }
+  return [...rgb, ...doubled, n];
+}
+"#;
+    assert_tiers_agree(source, PIXELS, 77);
+    let reason = boa_reason("const c = [B04, B03];\nif (B04 > 0.5) c = [1, 2];\nreturn c;");
+    assert!(reason.contains("constant 'c'"), "{reason}");
+}

@@ -733,9 +733,15 @@ impl<'a> Lowerer<'a> {
                 }
             }
             if let Val::Array(elems) = self.value(init)? {
-                if self.scopes[scope].contains_key(&sym) || self.assigned.contains(&sym) {
+                if self.scopes[scope].contains_key(&sym) {
                     return Err(unsupported(format!(
-                        "array variable '{}' is redeclared or assigned",
+                        "array variable '{}' is redeclared",
+                        self.name(sym)
+                    )));
+                }
+                if constant && self.assigned.contains(&sym) {
+                    return Err(unsupported(format!(
+                        "assignment to constant '{}' (a TypeError at run time)",
                         self.name(sym)
                     )));
                 }
@@ -797,7 +803,10 @@ impl<'a> Lowerer<'a> {
                     self.declare(var, false, true, scope, out)?;
                 }
             }
-            Statement::Expression(expr) => out.push(Stmt::Expr(self.expr(expr)?)),
+            Statement::Expression(expr) => match self.array_assign(expr)? {
+                Some(stmts) => out.extend(stmts),
+                None => out.push(Stmt::Expr(self.expr(expr)?)),
+            },
             Statement::If(stmt) => {
                 let cond = to_bool(self.expr(stmt.cond())?);
                 let then = self.block(stmt.body())?;
@@ -856,6 +865,43 @@ impl<'a> Lowerer<'a> {
             }
         }
         Ok(())
+    }
+
+    /// `c = [...]` as a statement, `c` a fixed-size array variable: the new elements
+    /// (of the same count) are evaluated first, then stored. JS arrays are references,
+    /// but the compiler never writes through one (element writes are unsupported and
+    /// arguments are copies), so copying values is the same.
+    fn array_assign(&mut self, e: &'a Expression) -> Result<Option<Vec<Stmt>>, WasmError> {
+        let Expression::Assign(a) = strip_parens(e) else {
+            return Ok(None);
+        };
+        let AssignTarget::Identifier(ident) = a.lhs() else {
+            return Ok(None);
+        };
+        let Some(Bind::Array(locals)) = self.lookup(ident.sym()).cloned() else {
+            return Ok(None);
+        };
+        if a.op() != AssignOp::Assign {
+            return Err(unsupported("compound assignment to an array variable"));
+        }
+        let Val::Array(elements) = self.value(a.rhs())? else {
+            return Err(unsupported(format!(
+                "array variable '{}' assigned a non-array",
+                self.name(ident.sym())
+            )));
+        };
+        if elements.len() != locals.len() {
+            return Err(unsupported(format!(
+                "array variable '{}' assigned arrays of different lengths",
+                self.name(ident.sym())
+            )));
+        }
+        let mut out = Vec::new();
+        let temps = self.materialize(elements, &mut out);
+        for (l, t) in locals.iter().zip(temps) {
+            out.push(Stmt::Expr(Expr::Set(*l, Ty::Num, bx(get(t)))));
+        }
+        Ok(Some(out))
     }
 
     fn for_loop(
@@ -1929,10 +1975,16 @@ impl<'a> Lowerer<'a> {
             return Err(unsupported("spread argument"));
         }
         if let Expression::Identifier(id) = strip_parens(a) {
-            if let Some(b @ (Bind::Samples | Bind::Array(_) | Bind::Const(_) | Bind::Func { .. })) =
-                self.lookup(id.sym())
-            {
-                return Ok(Arg::Bound(b.clone()));
+            match self.lookup(id.sym()) {
+                Some(b @ (Bind::Samples | Bind::Const(_) | Bind::Func { .. })) => {
+                    return Ok(Arg::Bound(b.clone()))
+                }
+                // A copy: the callee may reassign its parameter, the caller its variable.
+                Some(Bind::Array(locals)) => {
+                    let values = locals.iter().map(|l| get(*l)).collect();
+                    return Ok(Arg::Bound(Bind::Array(self.materialize(values, pre))));
+                }
+                _ => {}
             }
         }
         match strip_parens(a) {
