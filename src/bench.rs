@@ -180,8 +180,9 @@ fn bench_rate(pixels: usize, f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 /// `tessera bench evalscript SCRIPT [--pixels N]`: px/s of the boa tier, the compiled
-/// tier (raw f64 planes; formatted into reused buffers, the figure the ratios use; and
-/// through `Program::evaluate`, which allocates its output buffers per call), a native
+/// tier (raw f64 planes; formatted into reused buffers; through `Program::evaluate`, which
+/// allocates its output buffers per call; and `Program::evaluate_into`, which reuses them:
+/// the figure the ratios use), a native
 /// Rust NDVI loop and node calling `evaluatePixel` per pixel, all on one core over the
 /// same arrays, with the ratios.
 pub fn evalscript_bench(path: &std::path::Path, pixels: usize) -> anyhow::Result<()> {
@@ -232,34 +233,40 @@ pub fn evalscript_bench(path: &std::path::Path, pixels: usize) -> anyhow::Result
             None
         }
         None => {
-            let outputs: Vec<(String, usize)> = setup
-                .outputs
-                .iter()
-                .map(|o| (o.id.clone(), o.bands))
-                .collect();
-            let mut raw = CompiledProgram::compile_with_ids(&source, &setup.input_bands, &outputs)?;
-            let mut out = Vec::new();
-            let raw_rate = bench_rate(pixels, || Ok(raw.evaluate_into(&refs, pixels, &mut out)?))?;
-            let shape = if raw.is_simd() { "SIMD" } else { "scalar" };
-            println!(
-                "  compiled, raw           {:>10.1} M px/s (f64 planes, {shape})",
-                mega(raw_rate)
-            );
-            let formatted: Vec<(String, usize, tessera::evalscript::SampleType)> = setup
-                .outputs
-                .iter()
-                .map(|o| (o.id.clone(), o.bands, o.sample_type))
-                .collect();
-            let mut tier =
-                CompiledProgram::compile_formatted(&source, &setup.input_bands, &formatted)?;
-            let mut buffers = Vec::new();
-            let reused = bench_rate(pixels, || {
-                Ok(tier.evaluate_formatted_into(&refs, pixels, &setup.outputs, &mut buffers)?)
-            })?;
-            println!(
-                "  compiled, formatted     {:>10.1} M px/s (output buffers reused)",
-                mega(reused)
-            );
+            // The raw and formatted module figures are for V3 scripts (a V1 body is
+            // compiled from its wrapper, inside Program).
+            if program.format() == tessera::evalscript::ScriptFormat::V3 {
+                let outputs: Vec<(String, usize)> = setup
+                    .outputs
+                    .iter()
+                    .map(|o| (o.id.clone(), o.bands))
+                    .collect();
+                let mut raw =
+                    CompiledProgram::compile_with_ids(&source, &setup.input_bands, &outputs)?;
+                let mut out = Vec::new();
+                let raw_rate =
+                    bench_rate(pixels, || Ok(raw.evaluate_into(&refs, pixels, &mut out)?))?;
+                let shape = if raw.is_simd() { "SIMD" } else { "scalar" };
+                println!(
+                    "  compiled, raw           {:>10.1} M px/s (f64 planes, {shape})",
+                    mega(raw_rate)
+                );
+                let formatted: Vec<(String, usize, tessera::evalscript::SampleType)> = setup
+                    .outputs
+                    .iter()
+                    .map(|o| (o.id.clone(), o.bands, o.sample_type))
+                    .collect();
+                let mut tier =
+                    CompiledProgram::compile_formatted(&source, &setup.input_bands, &formatted)?;
+                let mut buffers = Vec::new();
+                let reused = bench_rate(pixels, || {
+                    Ok(tier.evaluate_formatted_into(&refs, pixels, &setup.outputs, &mut buffers)?)
+                })?;
+                println!(
+                    "  compiled, formatted     {:>10.1} M px/s (output buffers reused)",
+                    mega(reused)
+                );
+            }
             let rate = bench_rate(pixels, || {
                 program.evaluate(&refs, pixels)?;
                 Ok(())
@@ -268,7 +275,15 @@ pub fn evalscript_bench(path: &std::path::Path, pixels: usize) -> anyhow::Result
                 "  compiled, Program       {:>10.1} M px/s (Program::evaluate: new buffers per call)",
                 mega(rate)
             );
-            Some(reused)
+            let mut kept = Vec::new();
+            let into = bench_rate(pixels, || {
+                Ok(program.evaluate_into(&refs, pixels, &mut kept)?)
+            })?;
+            println!(
+                "  compiled, Program into  {:>10.1} M px/s (Program::evaluate_into: buffers reused; the ratios use it)",
+                mega(into)
+            );
+            Some(into)
         }
     };
 

@@ -131,7 +131,8 @@ enum Cmd {
     /// Check an evalscript: its format, setup(), and which tier will run it; with
     /// --pixels, run it on given samples and print the outputs as JSON.
     Eval {
-        /// The evalscript file: JavaScript, or a precompiled WebAssembly module (`.wasm`).
+        /// The evalscript file: JavaScript, or a precompiled WebAssembly module (`.wasm`);
+        /// or a folder: the tier of each `.js`/`.txt` script in it, with totals.
         script: PathBuf,
         /// Say which tier runs evaluatePixel and, for boa, why.
         #[arg(long)]
@@ -149,6 +150,11 @@ enum Cmd {
         /// have their own, 5 s), as a tile's in `tessera serve`.
         #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
         time_budget: Duration,
+        /// The collection the script reads (e.g. sentinel-2-l1c): its band names are a V1
+        /// script's band globals. Without it, they are the known band names the script
+        /// mentions and any global its probe pixel finds undefined.
+        #[arg(long)]
+        collection: Option<String>,
     },
     /// Tiling grids: list the tiles of an area, to check them in a GIS.
     Grid {
@@ -403,7 +409,15 @@ fn main() -> Result<()> {
             pixels,
             raw,
             time_budget,
-        } => eval(&script, explain, pixels.as_deref(), raw, time_budget),
+            collection,
+        } => eval(
+            &script,
+            explain,
+            pixels.as_deref(),
+            raw,
+            time_budget,
+            collection.as_deref(),
+        ),
         Cmd::Bench { command } => bench::run(command),
         Cmd::Worker {
             engine,
@@ -564,7 +578,21 @@ fn eval(
     pixels: Option<&std::path::Path>,
     raw: bool,
     time_budget: Duration,
+    collection: Option<&str>,
 ) -> Result<()> {
+    let bands: &[&str] = match collection {
+        None => &[],
+        Some(name) => match tessera::data::bands_of(name) {
+            Some(bands) => bands,
+            None => bail!("unknown collection '{name}' (its band names are not known here)"),
+        },
+    };
+    if path.is_dir() {
+        if pixels.is_some() {
+            bail!("--pixels takes one script, not a folder");
+        }
+        return explain_dir(path);
+    }
     let source = tessera::evalscript::wasm::precompiled::read_evalscript_file(path)
         .with_context(|| format!("reading {}", path.display()))?;
     if let Some(pixels) = pixels {
@@ -579,7 +607,7 @@ fn eval(
             .with_context(|| format!("reading {}", pixels.display()))?;
         let doc: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not valid JSON", pixels.display()))?;
-        let mut program = tessera::evalscript::Program::compile(&source)
+        let mut program = tessera::evalscript::Program::compile_for_collection(&source, bands)
             .with_context(|| format!("compiling {}", path.display()))?;
         program.set_time_budget(time_budget);
         if explain {
@@ -591,7 +619,7 @@ fn eval(
         println!("{result}");
         return Ok(());
     }
-    let program = tessera::evalscript::Program::compile(&source)?;
+    let program = tessera::evalscript::Program::compile_for_collection(&source, bands)?;
     let setup = program.setup();
     println!("format: {:?}", program.format());
     println!("input bands: {}", setup.input_bands.join(", "));
@@ -605,6 +633,29 @@ fn eval(
             Some(reason) => println!("tier: boa interpreter, because {reason}"),
         }
     }
+    Ok(())
+}
+
+/// `tessera eval [--explain] DIR`: the tier of every `.js`/`.txt` script in the folder,
+/// with totals and fallback reasons (compiling runs each script's setup()).
+fn explain_dir(dir: &std::path::Path) -> Result<()> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "js" || x == "txt"))
+        .collect();
+    paths.sort();
+    let mut scripts = Vec::new();
+    for p in &paths {
+        let source =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        scripts.push((name.unwrap_or_default(), source));
+    }
+    let rows = tessera::evalscript::coverage::explain(
+        scripts.iter().map(|(n, s)| (n.clone(), s.as_str())),
+    );
+    print!("{}", tessera::evalscript::coverage::render(&rows));
     Ok(())
 }
 

@@ -182,6 +182,12 @@ pub fn tile_size_px(t: &TilingSpec) -> (i64, i64) {
 }
 
 /// Rebuilds the job of a stored request (after a restart, or on the first tile).
+/// The request's evalscript, with its collection's band names (V1 band globals).
+pub(crate) fn compile_evalscript(spec: &api::BatchSpec) -> Result<Program, String> {
+    let bands = crate::data::bands_of(&spec.collection).unwrap_or(&[]);
+    Program::compile_for_collection(&spec.evalscript, bands).map_err(|e| format!("evalscript: {e}"))
+}
+
 pub fn load_job(store: &Store, id: &str, data: &crate::data::DataConfig) -> Result<Job, String> {
     let record = store
         .get_request(None, id)
@@ -189,7 +195,7 @@ pub fn load_job(store: &Store, id: &str, data: &crate::data::DataConfig) -> Resu
         .ok_or_else(|| format!("request {id} no longer exists"))?;
     let spec = api::v2::validate_stored(&record.body).map_err(|e| e.to_string())?;
     let credentials = store.delivery_credentials(id).map_err(|e| e.to_string())?;
-    let program = Program::compile(&spec.evalscript).map_err(|e| format!("evalscript: {e}"))?;
+    let program = compile_evalscript(&spec)?;
     let setup = program.setup().clone();
     let sources = job_sources(&spec, &setup)?;
     for source in &sources {

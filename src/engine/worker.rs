@@ -80,8 +80,7 @@ impl TileWorker {
     fn program(&mut self, job: &Job) -> Result<&mut Program, String> {
         let fresh = !matches!(&self.program, Some((id, _)) if *id == job.request_id);
         if fresh {
-            let mut p =
-                Program::compile(&job.spec.evalscript).map_err(|e| format!("evalscript: {e}"))?;
+            let mut p = super::analysis::compile_evalscript(&job.spec)?;
             p.set_time_budget(self.config.tile_time_budget);
             self.program = Some((job.request_id.clone(), p));
         }

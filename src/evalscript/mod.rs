@@ -6,6 +6,7 @@
 //! returns formatted planar buffers; `Program::evaluate_scenes` does the same for several
 //! scenes (ORBIT/TILE mosaicking, scene hooks, `userData`).
 
+pub mod coverage;
 mod error;
 mod instrument;
 mod memory;
@@ -18,6 +19,8 @@ mod v1;
 pub mod wasm;
 mod watch;
 
+#[cfg(test)]
+mod collection_tests;
 #[cfg(test)]
 mod fusion_tests;
 #[cfg(test)]

@@ -259,3 +259,21 @@ function evaluatePixel(samples) { return [samples.s2[0].B04, samples.s1[0].VV]; 
         .to_string();
     assert!(err.contains("samples[0] has no datasource 's1'"), "{err}");
 }
+
+#[test]
+fn non_finite_numbers_print_as_their_javascript_names() {
+    let source = r#"//VERSION=3
+function setup() { return { input: ["B04"], output: { bands: 4, sampleType: "FLOAT32" } }; }
+function evaluatePixel(s) { return [0 / 0, 1 / 0, -1 / 0, -0]; }
+"#;
+    let mut program = Program::compile(source).unwrap();
+    let pixels = serde_json::json!({"samples": [{"B04": 0.1}]});
+    for raw in [true, false] {
+        let out = program.evaluate_json(&pixels, raw).unwrap();
+        assert_eq!(
+            out["outputs"]["default"][0],
+            serde_json::json!(["NaN", "Infinity", "-Infinity", -0.0]),
+            "raw {raw}"
+        );
+    }
+}

@@ -158,6 +158,17 @@ impl Program {
     /// Detects the format, runs the script's top level and its `setup()` (or probes a V1
     /// body), and validates the configuration.
     pub fn compile(source: &str) -> Result<Program, EvalscriptError> {
+        Program::compile_for_collection(source, &[])
+    }
+
+    /// As `compile`, knowing the band names of the collection the script will read: a
+    /// V1 body's band globals are the known Sentinel-2/Landsat/... names and these that
+    /// it mentions, plus any other name its probe pixel finds undefined (a V1 script of
+    /// any collection, such as Sentinel-5P's `CLOUD_BASE_HEIGHT`, compiles without it).
+    pub fn compile_for_collection(
+        source: &str,
+        collection_bands: &[&str],
+    ) -> Result<Program, EvalscriptError> {
         if let Some(module) = super::wasm::precompiled::parse(source) {
             return Program::compile_precompiled(module?);
         }
@@ -184,18 +195,38 @@ impl Program {
                 }
             }
         };
-        let bands = v1_band_names(source);
-        let wrapped = format!(
-            "function {V1_FUNCTION}({}) {{{source}\n}}",
-            bands.join(", ")
-        );
+        let mut bands = v1_band_names(source, collection_bands);
+        let wrapped = super::v1::wrap_body(source, &bands);
         match instrument(&wrapped) {
-            Ok(text) => {
+            Ok(_) => loop {
+                // Each round adds the global the probe found undefined; boa runs the
+                // instrumented wrapper, the compiled tier reads it as written.
+                let wrapped = super::v1::wrap_body(source, &bands);
+                let text = match instrument(&wrapped) {
+                    Ok(text) => text,
+                    Err(InstrumentError::Refused(message)) => {
+                        return Err(EvalscriptError::Refused(message))
+                    }
+                    Err(InstrumentError::NotAScript) => return Err(not_instrumented()),
+                };
+                let mut ctx = new_context(DEFAULT_TIME_BUDGET)?;
                 let script = Script::parse(Source::from_bytes(text.as_bytes()), None, &mut ctx)
-                    .map_err(|err| syntax_error(&err, source))?;
+                    .map_err(|e| syntax_error(&e, source))?;
                 run_top_level(&script, &mut ctx, source)?;
-                Program::compile_v1_body(ctx, bands)
-            }
+                match Program::compile_v1_body(ctx, bands.clone(), &wrapped)? {
+                    V1Probe::Program(program) => return Ok(*program),
+                    V1Probe::Undefined(name)
+                        if bands.len() < V1_MAX_DISCOVERED_BANDS && !bands.contains(&name) =>
+                    {
+                        bands.push(name)
+                    }
+                    V1Probe::Undefined(_) => {
+                        return Err(EvalscriptError::TopLevel(
+                            "the V1 script reads too many undefined globals".into(),
+                        ))
+                    }
+                }
+            },
             Err(InstrumentError::Refused(message)) => Err(EvalscriptError::Refused(message)),
             Err(InstrumentError::NotAScript) => {
                 match Script::parse(Source::from_bytes(wrapped.as_bytes()), None, &mut ctx) {
@@ -301,22 +332,28 @@ impl Program {
     /// V1 body: bands are the known band names it mentions; the number of output
     /// components is the length of what it returns for a probe pixel (all bands 0.2,
     /// `dataMask` 1). Output is AUTO, as V1 output was.
-    fn compile_v1_body(mut ctx: Context, bands: Vec<String>) -> Result<Program, EvalscriptError> {
+    fn compile_v1_body(
+        mut ctx: Context,
+        bands: Vec<String>,
+        wrapped: &str,
+    ) -> Result<V1Probe, EvalscriptError> {
         let entry = lookup_function(&mut ctx, V1_FUNCTION)
             .ok_or(EvalscriptError::MissingFunction("evaluatePixel"))?;
         let probe: Vec<JsValue> = bands
             .iter()
             .map(|b| JsValue::from(if b == "dataMask" { 1.0 } else { V1_PROBE_VALUE }))
             .collect();
-        let returned = entry
-            .call(&JsValue::undefined(), &probe, &mut ctx)
-            .map_err(|err| {
-                EvalscriptError::TopLevel(format!(
-                    "the V1 script failed on a probe pixel (bands {V1_PROBE_VALUE}) used to \
+        let returned = entry.call(&JsValue::undefined(), &probe, &mut ctx);
+        if let Some(name) = returned.as_ref().err().and_then(undefined_global) {
+            return Ok(V1Probe::Undefined(name));
+        }
+        let returned = returned.map_err(|err| {
+            EvalscriptError::TopLevel(format!(
+                "the V1 script failed on a probe pixel (bands {V1_PROBE_VALUE}) used to \
                  count its output components: {}",
-                    describe_js_error(&err, &mut ctx)
-                ))
-            })?;
+                describe_js_error(&err, &mut ctx)
+            ))
+        })?;
         let components = match returned.as_object().filter(|o| o.is_array()) {
             Some(array) => array
                 .get(key("length"), &mut ctx)
@@ -336,7 +373,17 @@ impl Program {
         let setup = legacy_setup_of(bands, components);
         let mut program = Program::new(ctx, setup, ScriptFormat::V1Body, entry, Hooks::default())?;
         program.global_names = program.script_globals("");
-        Ok(program)
+        let outputs = [("default".to_string(), components, SampleType::Auto)];
+        match super::wasm::CompiledProgram::compile_v1_body(
+            wrapped,
+            &program.setup.input_bands,
+            &outputs,
+        ) {
+            Ok(compiled) => program.compiled = Some(compiled),
+            Err(super::wasm::WasmError::Unsupported(reason)) => program.boa_reason = Some(reason),
+            Err(other) => program.boa_reason = Some(format!("the compiled tier failed: {other}")),
+        }
+        Ok(V1Probe::Program(Box::new(program)))
     }
 
     fn new(
@@ -449,6 +496,16 @@ impl Program {
         self.memory_limit = bytes;
     }
 
+    /// Test hook: evaluate in boa only, every output as FLOAT32, so the compiled tier's
+    /// values can be compared with boa's to the bit.
+    #[cfg(test)]
+    pub(crate) fn boa_float32(&mut self) {
+        self.compiled = None;
+        for o in &mut self.setup.outputs {
+            o.sample_type = SampleType::Float32;
+        }
+    }
+
     /// `None` when `evaluatePixel` runs compiled to WebAssembly, else why it runs in boa.
     /// Both tiers give bit-identical outputs; this is for `tessera eval --explain`.
     pub fn boa_reason(&self) -> Option<&str> {
@@ -474,13 +531,29 @@ impl Program {
         bands: &[&[f32]],
         len: usize,
     ) -> Result<Vec<SampleBuffer>, EvalscriptError> {
+        let mut out = Vec::new();
+        self.evaluate_into(bands, len, &mut out)?;
+        Ok(out)
+    }
+
+    /// As `evaluate`, into `out`: when the compiled tier runs the script and `out`
+    /// already holds buffers of the outputs' types and sizes (block after block of one
+    /// size), they are overwritten in place, so a block costs no allocation or page
+    /// faults. The boa tier replaces `out`.
+    pub fn evaluate_into(
+        &mut self,
+        bands: &[&[f32]],
+        len: usize,
+        out: &mut Vec<SampleBuffer>,
+    ) -> Result<(), EvalscriptError> {
         self.refuse_fusion()?;
         if self.setup.mosaicking != Mosaicking::Simple {
             let scene = SceneInput {
                 bands: bands.to_vec(),
                 ..SceneInput::default()
             };
-            return Ok(self.evaluate_scenes(&[scene], len)?.outputs);
+            *out = self.evaluate_scenes(&[scene], len)?.outputs;
+            return Ok(());
         }
         self.check_input(bands, len)?;
         if let Some(compiled) = &mut self.compiled {
@@ -488,7 +561,7 @@ impl Program {
             let _watch = Watch::start(budget);
             // Formatted in the compiled tier: FLOAT32 straight out of linear memory.
             return compiled
-                .evaluate_formatted(bands, len, &self.setup.outputs)
+                .evaluate_formatted_into(bands, len, &self.setup.outputs, out)
                 .map_err(|err| match err {
                     _ if super::watch::stopped() == Some(Stop::Cancelled) => {
                         EvalscriptError::Cancelled
@@ -505,11 +578,11 @@ impl Program {
         let _meter = super::memory::Meter::start(self.memory_limit);
         let _watch = Watch::start(self.budget);
         let before = self.snapshot();
-        let buffers = self
+        *out = self
             .evaluate_simple(bands, len)
             .map_err(|e| timed_out(e, len))?;
         self.compare_snapshot(before);
-        Ok(buffers)
+        Ok(())
     }
 
     /// Runs the script over scenes of the same block: for ORBIT/TILE, `evaluatePixel`
@@ -1167,6 +1240,34 @@ impl Program {
     }
 }
 
+/// What probing a V1 body gave.
+enum V1Probe {
+    Program(Box<Program>),
+    /// The body read this global, which is not defined: it is a band of its collection.
+    Undefined(String),
+}
+
+/// How many band globals a V1 body may gain by probing (each costs a parse and a probe).
+const V1_MAX_DISCOVERED_BANDS: usize = 64;
+
+/// The name in a `ReferenceError: NAME is not defined`, if `err` is one.
+fn undefined_global(err: &boa_engine::JsError) -> Option<String> {
+    let native = err.as_native()?;
+    if !matches!(native.kind(), JsNativeErrorKind::Reference) {
+        return None;
+    }
+    let message = native.message().to_string();
+    let name = message.strip_suffix(" is not defined")?;
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    valid.then(|| name.to_string())
+}
+
 /// The V1/V2 setup: `setInputComponents` gave the bands and `setOutputComponentCount`
 /// the number of AUTO output components. `None` if `setInputComponents` was not called.
 fn legacy_setup(ctx: &mut Context) -> Result<Option<Setup>, EvalscriptError> {
@@ -1738,9 +1839,16 @@ fn json_scene(value: &serde_json::Value) -> Result<SceneInput<'static>, String> 
     })
 }
 
-/// A raw value as JSON; NaN and ±Infinity (not JSON numbers) become `null`.
+/// A value as JSON. NaN and ±Infinity are not JSON numbers: they become the strings
+/// `"NaN"`, `"Infinity"` and `"-Infinity"` (JavaScript's own spelling), so the three
+/// stay distinguishable from each other and from a missing value (`null`).
 fn json_number(value: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, serde_json::Value::Number)
+    match serde_json::Number::from_f64(value) {
+        Some(n) => serde_json::Value::Number(n),
+        None if value.is_nan() => "NaN".into(),
+        None if value > 0.0 => "Infinity".into(),
+        None => "-Infinity".into(),
+    }
 }
 
 /// A value formatted by `sample_type`, as JSON. FLOAT32 prints the shortest decimal that

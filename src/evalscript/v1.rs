@@ -5,6 +5,15 @@
 /// The function a V1 body is wrapped in; its parameters are the body's bands.
 pub(crate) const V1_FUNCTION: &str = "__tessera_v1_body";
 
+/// A V1 body as the function the boa tier calls per pixel (and the compiled tier
+/// lowers): one parameter per band global, the body unchanged (so line numbers hold).
+pub(crate) fn wrap_body(source: &str, bands: &[String]) -> String {
+    format!(
+        "function {V1_FUNCTION}({}) {{{source}\n}}",
+        bands.join(", ")
+    )
+}
+
 /// Band names that are not of the `B<digits>`/`B8A` form, across the collections in
 /// evalscript-v3.md §5.
 const NAMED_BANDS: &[&str] = &[
@@ -151,9 +160,9 @@ fn words(source: &str) -> Vec<Word<'_>> {
 }
 
 /// The band names a V1 body reads as bare globals, in order of first use: known band
-/// identifiers that are not property names (`x.B04`, `{B04: ...}` keys) and that the
-/// script does not declare itself.
-pub(crate) fn v1_band_names(source: &str) -> Vec<String> {
+/// identifiers (or names in `extra`, the bands of the request's collection) that are not
+/// property names (`x.B04`, `{B04: ...}` keys) and that the script does not declare.
+pub(crate) fn v1_band_names(source: &str, extra: &[&str]) -> Vec<String> {
     let all = words(source);
     let declared: Vec<&str> = all
         .iter()
@@ -162,7 +171,8 @@ pub(crate) fn v1_band_names(source: &str) -> Vec<String> {
         .collect();
     let mut bands: Vec<String> = Vec::new();
     for word in &all {
-        if word.before == Some('.') || !is_band_name(word.text) || declared.contains(&word.text) {
+        let band = is_band_name(word.text) || extra.contains(&word.text);
+        if word.before == Some('.') || !band || declared.contains(&word.text) {
             continue;
         }
         if !bands.iter().any(|b| b == word.text) {
@@ -195,14 +205,24 @@ mod tests {
         let src = "// uses B99 in a comment\nlet ndvi = (B08 - B04) / (B08 + B04);\n\
                    var s = 'B02'; let o = {B03: 1}; o.B05;\nreturn [ndvi, dataMask, B8A];";
         assert_eq!(
-            v1_band_names(src),
+            v1_band_names(src, &[]),
             vec!["B08", "B04", "B03", "dataMask", "B8A"]
         );
     }
 
     #[test]
     fn skips_declared_names() {
-        assert_eq!(v1_band_names("var VV = 1; return [VV + B11];"), vec!["B11"]);
+        assert_eq!(
+            v1_band_names("var VV = 1; return [VV + B11];", &[]),
+            vec!["B11"]
+        );
+        assert_eq!(
+            v1_band_names(
+                "return [CLOUD_BASE_HEIGHT / 1000, B01];",
+                &["CLOUD_BASE_HEIGHT"]
+            ),
+            vec!["CLOUD_BASE_HEIGHT", "B01"]
+        );
         assert!(!is_band_name("B123"));
         assert!(!is_band_name("Blue"));
         assert!(is_band_name("B1"));

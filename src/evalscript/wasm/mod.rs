@@ -7,22 +7,30 @@
 //! counts that the boa tier already parsed.
 //!
 //! # Subset (everything else is `Unsupported`)
-//! - Top level: function declarations and `var`/`let`/`const` whose initialisers are
-//!   compilable constants (evaluated once per block); no other top-level statements.
-//! - `evaluatePixel(samples, ...)`: `samples.BAND` / `samples["BAND"]` of setup's input
-//!   bands; the other parameters must not be used. One output only; it returns an array
-//!   literal with at least as many elements as output bands (or a bare value for one band).
+//! - Top level: function declarations, and `var`/`let`/`const` whose initialisers are
+//!   compilable constants (evaluated once per block) or function expressions; no other
+//!   top-level statements.
+//! - The entry: `evaluatePixel(samples, ...)` (a declaration or a constant function),
+//!   `samples.BAND` / `samples["BAND"]` of setup's input bands, the samples object
+//!   passed to helpers or aliased, or destructured (`evaluatePixel({B04, B08})`); the
+//!   other parameters must not be used. Or a V1 body (`Entry::V1Body`): the wrapper
+//!   function whose parameters are the band globals. It returns an array literal with at
+//!   least as many elements as output bands (or a bare value for one band), or an object
+//!   literal keyed by output id.
 //! - Numbers and booleans (types are static; a variable keeps one type), number literals,
-//!   `NaN`, `Infinity`, `Math.*` constants, `Number.*` constants.
+//!   `NaN`, `Infinity`, `Math.*` constants, `Number.*` constants; constant strings in
+//!   `==`/`===` and `switch` (folded), constant object tables of numbers and strings.
 //! - `+ - * / %`, `**` with a literal exponent, unary `- + !`, comparisons, `==`/`===`,
 //!   `&&`, `||` (operands of one type), `?:`, `,`, assignments (`= += -= *= /= %=`),
 //!   `++`/`--` on variables, `isNaN`, `isFinite`, `Number.isNaN/isFinite`.
 //! - `Math.` abs sqrt floor ceil trunc fround min max hypot pow atan2 round sign exp expm1
 //!   log log1p log2 log10 cbrt sin cos tan asin acos atan sinh cosh tanh asinh acosh atanh.
 //! - Statements: `if`/`else`, blocks, `while`, `do`/`while`, `for(;;)`, unlabelled
-//!   `break`/`continue`, `return`.
-//! - Calls of top-level helper functions, inlined (no recursion).
-//!
+//!   `break`/`continue`, `return`, `switch` with constant cases.
+//! - Calls of the script's functions (top-level, nested with closures over their
+//!   definer's variables, constant arrow/function expressions), inlined (no recursion);
+//!   functions may return fixed-size arrays. Fixed-size arrays: literals, spreads,
+//!   `map`, `concat`, `length`, literal or run-time indices.
 //! # Semantics
 //! All arithmetic is f64 as in JS. Functions that are not single wasm instructions
 //! (`%`, `**`, `Math.round/pow/exp/log/sin/...`) are host imports computed with the same
@@ -66,6 +74,8 @@ mod lower;
 pub mod precompiled;
 mod run;
 
+#[cfg(test)]
+mod coverage_tests;
 #[cfg(test)]
 mod tests;
 

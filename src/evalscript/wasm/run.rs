@@ -16,7 +16,7 @@ use wasmtime::{
 };
 
 use super::codegen::{emit, input_planes, OutKind};
-use super::lower::{lower, Host};
+use super::lower::{lower, Entry, Host};
 use super::WasmError;
 use crate::evalscript::sample_type::{format_values, SampleType};
 use crate::evalscript::OutputSpec;
@@ -169,11 +169,29 @@ impl CompiledProgram {
         input_bands: &[String],
         outputs: &[(String, usize, SampleType)],
     ) -> Result<CompiledProgram, WasmError> {
-        let outputs: Vec<(String, usize, Option<SampleType>)> = outputs
-            .iter()
-            .map(|(id, bands, t)| (id.clone(), *bands, Some(*t)))
-            .collect();
-        Self::build(source, input_bands, &outputs, true)
+        Self::build_entry(
+            source,
+            input_bands,
+            &typed(outputs),
+            true,
+            Entry::EvaluatePixel,
+        )
+    }
+
+    /// As `compile_formatted` for a V1 body, given wrapped as a function whose
+    /// parameters are `input_bands` (`evalscript::v1::V1_FUNCTION`, as the boa tier runs it).
+    pub fn compile_v1_body(
+        wrapped_source: &str,
+        input_bands: &[String],
+        outputs: &[(String, usize, SampleType)],
+    ) -> Result<CompiledProgram, WasmError> {
+        Self::build_entry(
+            wrapped_source,
+            input_bands,
+            &typed(outputs),
+            true,
+            Entry::V1Body,
+        )
     }
 
     /// `allow_simd: false` forces the scalar code shape (tests compare both shapes).
@@ -183,8 +201,24 @@ impl CompiledProgram {
         outputs: &[(String, usize, Option<SampleType>)],
         allow_simd: bool,
     ) -> Result<CompiledProgram, WasmError> {
+        Self::build_entry(
+            source,
+            input_bands,
+            outputs,
+            allow_simd,
+            Entry::EvaluatePixel,
+        )
+    }
+
+    fn build_entry(
+        source: &str,
+        input_bands: &[String],
+        outputs: &[(String, usize, Option<SampleType>)],
+        allow_simd: bool,
+        entry: Entry,
+    ) -> Result<CompiledProgram, WasmError> {
         let ids: Vec<(String, usize)> = outputs.iter().map(|(id, b, _)| (id.clone(), *b)).collect();
-        let lowered = lower(source, input_bands, &ids)?;
+        let lowered = lower(source, input_bands, &ids, entry)?;
         let planes = input_planes(&lowered);
         let outs: Vec<OutKind> = outputs
             .iter()
@@ -505,6 +539,14 @@ impl CompiledProgram {
         }
         Ok(())
     }
+}
+
+/// Outputs with their sample types, as `build` takes them.
+fn typed(outputs: &[(String, usize, SampleType)]) -> Vec<(String, usize, Option<SampleType>)> {
+    outputs
+        .iter()
+        .map(|(id, bands, t)| (id.clone(), *bands, Some(*t)))
+        .collect()
 }
 
 /// The output kind a generated module uses for a band of sample type `t`.
