@@ -15,6 +15,8 @@ fn tile_results_are_recorded_after_a_long_write_lock() {
         db_path: dir.path().join("t.db"),
         data_dir: dir.path().join("data"),
         workers: 2,
+        // The test writes to its temp dir: an operator's choice, not a tenant's.
+        outputs: OutputPolicy::unconfined(),
         ..EngineConfig::default()
     })
     .unwrap();

@@ -81,6 +81,9 @@ pub(crate) fn instrument(source: &str) -> Result<String, InstrumentError> {
         seen: Vec::new(),
     };
     let _ = script.visit_with(&mut literals);
+    if std::env::var_os("TESSERA_DEBUG_INSTRUMENT").is_some() {
+        eprintln!("{text}");
+    }
     verify(&text, &literals.seen)?;
     Ok(text)
 }
@@ -348,6 +351,59 @@ impl Planner<'_> {
         if start >= end {
             return unplaceable();
         }
+        self.wrap_range(start, self.expression_end(end));
+        ControlFlow::Continue(())
+    }
+
+    /// The first byte after the `=>` that precedes `at`, past white space: where a concise
+    /// arrow body really starts (boa 0.22 starts a call's span at its argument list).
+    fn after_arrow(&self, at: usize) -> Option<usize> {
+        let arrow = self.source[..at].rfind("=>")? + 2;
+        let rest = &self.source[arrow..at];
+        let skipped = rest.len() - rest.trim_start().len();
+        Some(arrow + skipped)
+    }
+
+    /// Where an expression really ends, from boa's span end: boa 0.22 ends the span of a
+    /// call at its callee (`Math.max` of `Math.max(0, v)`), so the argument list (and any
+    /// member or call that follows) is taken in by scanning on to the first `,` `;` `)`
+    /// `]` `}` or line break outside brackets, strings and comments. The re-parse in
+    /// [`verify`] checks the result, so a wrong guess refuses a script, never hides one.
+    fn expression_end(&self, from: usize) -> usize {
+        let bytes = self.source.as_bytes();
+        let mut depth = 0usize;
+        let mut i = from;
+        while i < bytes.len() {
+            let c = bytes[i];
+            match c {
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' if depth == 0 => return i,
+                b')' | b']' | b'}' => depth -= 1,
+                b',' | b';' | b'\n' | b'\r' if depth == 0 => return i,
+                b'\'' | b'"' | b'`' => {
+                    // Skip the string (escapes included); template holes are rare here.
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != c {
+                        if bytes[i] == b'\\' {
+                            i += 1;
+                        }
+                        i += 1;
+                    }
+                }
+                b'/' if bytes.get(i + 1) == Some(&b'/') => return i,
+                b'/' if bytes.get(i + 1) == Some(&b'*') => match self.source[i + 2..].find("*/") {
+                    Some(k) => i += k + 3,
+                    None => return i,
+                },
+                _ => {}
+            }
+            i += 1;
+        }
+        bytes.len()
+    }
+
+    /// `(__tessera_tick(), ...)` around the bytes `start..end`.
+    fn wrap_range(&mut self, start: usize, end: usize) {
         self.edits.push(Edit {
             at: start,
             class: 1,
@@ -360,7 +416,6 @@ impl Planner<'_> {
             order: std::cmp::Reverse(start),
             text: WRAP_CLOSE,
         });
-        ControlFlow::Continue(())
     }
 
     /// The byte where the body statement of a `for ... in/of` starts: after the iterated
@@ -457,11 +512,18 @@ impl<'ast> Visitor<'ast> for Planner<'_> {
                 None => self.insert(start + 1, TICK_STATEMENT),
             }
         } else {
-            // A concise arrow body: one `return e` whose span is `e`.
+            // A concise arrow body: one `return e`. The body's span starts at `e`; boa's
+            // span of `e` itself may not (a call's starts at its argument list).
             match node.statements() {
                 [StatementListItem::Statement(s)] => match s.as_ref() {
                     Statement::Return(ret) => match ret.target() {
-                        Some(expr) => self.wrap(expr)?,
+                        Some(expr) => match self.offset(expr.span().end()) {
+                            Ok(end) if end > start => {
+                                let first = self.after_arrow(start).unwrap_or(start);
+                                self.wrap_range(first, self.expression_end(end))
+                            }
+                            _ => return unplaceable(),
+                        },
                         None => return unplaceable(),
                     },
                     _ => return unplaceable(),
@@ -640,6 +702,21 @@ mod tests {
             ok("function* g() { yield 1 }"),
             "function* g() {__tessera_tick(); yield 1 }"
         );
+    }
+
+    #[test]
+    fn concise_arrows_around_member_calls_are_wrapped() {
+        for src in [
+            "const g = (v) => Math.max(0, v);",
+            "const h = (v, lo) => Math.min(1, Math.max(0, v - lo));",
+            "const k = (a) => a.map((x) => x * 2);",
+        ] {
+            let out = ok(src);
+            assert!(
+                out.contains("(__tessera_tick(), Math") || out.contains("(__tessera_tick(), a.map"),
+                "{out}"
+            );
+        }
     }
 
     #[test]
