@@ -480,6 +480,8 @@ def test_tenant_isolation(server):
 
 def test_a_v1_request_reads_through_v2_and_a_v1_cancel_is_a_stop(server):
     api = server.api("alice")
+    # A v1 request writes with the server's S3 keys: the bucket must be granted (issue 12).
+    server.grant("alice", f"s3://{BUCKET}/v1")
     body = create_body(AOI_ONE, tile_path="s3://" + BUCKET + "/v1/<requestId>/<tileName>/<outputId>.<format>",
                        description="made with v1")
     rid = api.create(body)["id"]
