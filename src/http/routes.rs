@@ -301,16 +301,29 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn act(state: State, client: String, id: String, event: Event) -> Result<HttpResponse> {
+pub(super) async fn act(
+    state: State,
+    client: String,
+    id: String,
+    event: Event,
+) -> Result<HttpResponse> {
     blocking(move || state.engine.act(&client, &id, event)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn analyse(state: State, Client(c): Client, id: web::Path<String>) -> Result<HttpResponse> {
+pub(super) async fn analyse(
+    state: State,
+    Client(c): Client,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
     act(state, c, id.into_inner(), Event::Analyse).await
 }
 
-async fn start(state: State, Client(c): Client, id: web::Path<String>) -> Result<HttpResponse> {
+pub(super) async fn start(
+    state: State,
+    Client(c): Client,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
     act(state, c, id.into_inner(), Event::Start).await
 }
 

@@ -1,10 +1,11 @@
 //! The Batch v2 routes (`batch-api.md` §16) under `/api/v2/batch`: the same engine calls as
-//! v1, rendered as v2 task objects. Tiling grids are shared with v1.
+//! v1, rendered as v2 task objects. Tiling grids, analyse and start are v1's own handlers.
 
 use actix_web::{web, HttpResponse};
 
 use super::routes::{
-    blocking, grid, grids, page_json, paging, parse_json, sort_of, Client, ListQuery,
+    act, analyse, blocking, grid, grids, page_json, paging, parse_json, sort_of, start, Client,
+    ListQuery,
 };
 use super::{AppState, HttpError};
 use crate::engine::lifecycle::Event;
@@ -62,19 +63,6 @@ async fn update(
     let body = parse_json(&body)?;
     let task = blocking(move || state.engine.update_v2(&client, &id, &body)).await?;
     Ok(HttpResponse::Ok().json(task.json()))
-}
-
-async fn act(state: State, client: String, id: String, event: Event) -> Result<HttpResponse> {
-    blocking(move || state.engine.act(&client, &id, event)).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-async fn analyse(state: State, Client(c): Client, id: web::Path<String>) -> Result<HttpResponse> {
-    act(state, c, id.into_inner(), Event::Analyse).await
-}
-
-async fn start(state: State, Client(c): Client, id: web::Path<String>) -> Result<HttpResponse> {
-    act(state, c, id.into_inner(), Event::Start).await
 }
 
 async fn stop(state: State, Client(c): Client, id: web::Path<String>) -> Result<HttpResponse> {
